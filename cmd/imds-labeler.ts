@@ -1,0 +1,29 @@
+#!/usr/bin/env node
+import { COMMANDS, topLevelHelp } from '../src/cli/registry.ts';
+import { isUserError } from '../src/cli/command.ts';
+
+const [name, ...argv] = process.argv.slice(2);
+const controller = new AbortController();
+for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => controller.abort(new Error(signal)));
+
+if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+  process.stdout.write(topLevelHelp());
+  process.exit(name === undefined ? 2 : 0);
+}
+const entry = COMMANDS[name];
+if (!entry) {
+  process.stderr.write(`imds-labeler: unknown command "${name}"\n\n${topLevelHelp()}`);
+  process.exit(2);
+}
+try {
+  const command = await entry.load();
+  process.exitCode = await command.run(argv, { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env, signal: controller.signal });
+} catch (err) {
+  if (isUserError(err)) {
+    process.stderr.write(`imds-labeler ${name}: ${err.message}\n`);
+    process.exitCode = 2;
+  } else {
+    process.stderr.write(`imds-labeler ${name}: ${(err as Error).stack ?? String(err)}\n`);
+    process.exitCode = 1;
+  }
+}

@@ -1,0 +1,115 @@
+import { z } from 'zod';
+import { parseDuration } from './duration.ts';
+
+/** A duration written as "60s"/"500ms" or as a number of milliseconds; always milliseconds inside. */
+const duration = (fallback: string) =>
+  z
+    .union([z.number().int().nonnegative(), z.string()])
+    .default(fallback)
+    .transform((value, ctx) => {
+      if (typeof value === 'number') return value;
+      const ms = parseDuration(value);
+      if (ms === undefined) {
+        ctx.addIssue({ code: 'custom', message: `"${value}" is not a duration such as 500ms, 60s, 5m or 1h` });
+        return z.NEVER;
+      }
+      return ms;
+    });
+
+/** Lowercase DNS subdomain, as Kubernetes requires of a label prefix. */
+const DNS_SUBDOMAIN = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const RESERVED_PREFIX = /(^|\.)(kubernetes\.io|k8s\.io|kubernetes\.azure\.com)$/;
+
+const labelPrefix = z
+  .string()
+  .refine((p) => DNS_SUBDOMAIN.test(p), 'must be a lowercase DNS subdomain such as imds-labeler.io')
+  .refine((p) => !RESERVED_PREFIX.test(p), 'kubernetes.io, k8s.io and kubernetes.azure.com belong to others');
+
+const httpUrl = z
+  .string()
+  .refine((u) => URL.canParse(u) && new URL(u).protocol === 'http:', 'must be an http:// URL (IMDS is plain HTTP)');
+
+export const EXTRAS = ['spot', 'security', 'physicalZone', 'subFaultDomain', 'osType', 'hostGroup'] as const;
+export type Extra = (typeof EXTRAS)[number];
+
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+
+export const configSchema = z
+  .strictObject({
+    imds: z
+      .strictObject({
+        endpoint: httpUrl.default('http://169.254.169.254'),
+        apiVersion: z
+          .string()
+          .regex(/^\d{4}-\d{2}-\d{2}$/, 'must look like 2025-04-07')
+          .default('2025-04-07'),
+        connectTimeout: duration('2s'),
+        requestTimeout: duration('5s'),
+        maxResponseBytes: z.number().int().min(1024).max(16 * 1024 * 1024).default(1024 * 1024),
+        /** Shared by every IMDS call of the process. IMDS throttles above 5 requests/second per VM. */
+        rateLimit: z
+          .strictObject({
+            requestsPerSecond: z.number().positive().max(4).default(2),
+            burst: z.number().int().min(1).max(2).default(2),
+          })
+          .prefault({})
+          .refine((r) => r.requestsPerSecond + r.burst <= 4, {
+            message: 'requestsPerSecond + burst must stay at or below 4, under IMDS\'s limit of 5 per second',
+          }),
+        /** How long retries of one poll may go on; 410 is retried for up to 70 s. */
+        retryBudget: duration('70s'),
+      })
+      .prefault({}),
+    poll: z
+      .strictObject({
+        period: duration('60s').refine((ms) => ms >= 100, 'must be at least 100ms'),
+        jitter: z.number().min(0).max(0.5).default(0.2),
+        initialDelay: duration('0s'),
+      })
+      .prefault({}),
+    labels: z
+      .strictObject({
+        prefix: labelPrefix.default('imds-labeler.io'),
+        /** Defaults to "tags." + prefix. */
+        tagPrefix: labelPrefix.optional(),
+        tags: z
+          .strictObject({
+            include: z.array(z.string().min(1)).default(['*']),
+            exclude: z.array(z.string().min(1)).default([]),
+          })
+          .prefault({}),
+        extras: z.array(z.enum(EXTRAS)).default([]),
+        /** Opt-in: topology.kubernetes.io/zone, topology.kubernetes.io/region, node.kubernetes.io/instance-type. */
+        wellKnown: z.boolean().default(false),
+      })
+      .prefault({}),
+    kube: z
+      .strictObject({
+        nodeName: z.string().optional(),
+        kubeconfig: z.string().optional(),
+        resyncPeriod: duration('10m').refine((ms) => ms >= 1000, 'must be at least 1s'),
+        watchTimeout: duration('5m').refine((ms) => ms >= 1000, 'must be at least 1s'),
+        events: z.boolean().default(true),
+      })
+      .prefault({}),
+    server: z
+      .strictObject({
+        port: z.number().int().min(0).max(65535).default(9721),
+        address: z.string().default('0.0.0.0'),
+      })
+      .prefault({}),
+    log: z
+      .strictObject({
+        level: z.enum(LOG_LEVELS).default('info'),
+        format: z.enum(['json', 'pretty']).default('json'),
+      })
+      .prefault({}),
+    dryRun: z.boolean().default(false),
+  })
+  .transform((c) => ({
+    ...c,
+    labels: { ...c.labels, tagPrefix: c.labels.tagPrefix ?? `tags.${c.labels.prefix}` },
+  }));
+
+export type Config = z.output<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;

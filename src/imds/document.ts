@@ -1,0 +1,102 @@
+import { z } from 'zod';
+
+/**
+ * The instance document as the product understands it. IMDS sends every primitive as a string
+ * and "" for a missing value; inside, missing is undefined and numbers and booleans are typed.
+ * Key case is not guaranteed on the wire (one official sample spells "Priority"), so keys are
+ * matched case-insensitively. Unknown fields are ignored: IMDS adds fields with every version.
+ */
+
+/** "" and null mean absent, as in IMDS. */
+const absent = (v: unknown) => v === '' || v === null || v === undefined;
+
+const text = z.preprocess((v) => (absent(v) ? undefined : v), z.string().optional());
+
+const wholeNumber = z.preprocess(
+  (v) => (absent(v) ? undefined : typeof v === 'string' && /^\s*\d+\s*$/.test(v) ? Number(v) : v),
+  z.number({ error: 'expected a whole number as a string, such as "2"' }).int().nonnegative().optional(),
+);
+
+const flag = z.preprocess(
+  (v) => (absent(v) ? undefined : typeof v === 'string' ? ({ true: true, false: false } as Record<string, boolean>)[v.toLowerCase()] ?? v : v),
+  z.boolean({ error: 'expected "true" or "false"' }).optional(),
+);
+
+const tag = z.object({ name: z.string(), value: z.preprocess((v) => (v == null ? '' : v), z.string()) });
+
+const resourceRef = z.object({ id: text }).partial().optional();
+
+const compute = z.object({
+  azEnvironment: text,
+  location: text,
+  name: text,
+  vmId: text,
+  vmSize: text,
+  zone: text,
+  physicalZone: text,
+  platformFaultDomain: wholeNumber,
+  platformUpdateDomain: wholeNumber,
+  platformSubFaultDomain: wholeNumber,
+  placementGroupId: text,
+  vmScaleSetName: text,
+  priority: text,
+  evictionPolicy: text,
+  osType: text,
+  tags: text,
+  tagsList: z.preprocess((v) => (absent(v) ? undefined : v), z.array(tag).optional()),
+  securityProfile: z
+    .object({ secureBootEnabled: flag, virtualTpmEnabled: flag, encryptionAtHost: flag, securityType: text })
+    .partial()
+    .optional(),
+  host: resourceRef,
+  hostGroup: resourceRef,
+});
+
+export const instanceDocumentSchema = z.object({
+  compute,
+  network: z.unknown().optional(),
+});
+
+export type InstanceDocument = z.output<typeof instanceDocumentSchema>;
+export type Compute = InstanceDocument['compute'];
+export type Tag = z.output<typeof tag>;
+
+const CANONICAL_KEYS = new Map(
+  [
+    ...Object.keys(compute.shape),
+    'compute', 'network', 'name', 'value', 'id',
+    'secureBootEnabled', 'virtualTpmEnabled', 'encryptionAtHost', 'securityType',
+  ].map((k) => [k.toLowerCase(), k]),
+);
+
+/** Rewrites keys we know to their canonical spelling, at any depth; leaves the rest alone. */
+export function canonicalizeKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(canonicalizeKeys);
+  if (typeof value !== 'object' || value === null) return value;
+  const out: Record<string, unknown> = {};
+  for (const [key, child] of Object.entries(value)) {
+    const canonical = CANONICAL_KEYS.get(key.toLowerCase()) ?? key;
+    // Exact spelling wins over a case variant when both are present.
+    if (canonical in out && key !== canonical) continue;
+    out[canonical] = canonicalizeKeys(child);
+  }
+  return out;
+}
+
+export class DocumentError extends Error {
+  readonly kind = 'schema';
+  readonly retryable = false;
+  readonly issues: string[];
+  constructor(issues: string[]) {
+    super(`not an IMDS instance document: ${issues.join('; ')}`);
+    this.name = 'DocumentError';
+    this.issues = issues;
+  }
+}
+
+/** Parses a decoded JSON value into an InstanceDocument, or throws DocumentError. */
+export function parseInstanceDocument(json: unknown): InstanceDocument {
+  const result = instanceDocumentSchema.safeParse(canonicalizeKeys(json));
+  if (result.success) return result.data;
+  throw new DocumentError(result.error.issues.map((i) => `${i.path.join('.') || '(document)'}: ${i.message}`));
+}

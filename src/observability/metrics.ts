@@ -1,0 +1,156 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export const METRIC_PREFIX = 'imds_labeler_';
+
+/** Buckets for a link-local service: sub-millisecond answers up to the request timeout. */
+export const IMDS_LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+export interface MetricsOptions {
+  version: string;
+  /** Process metrics (RSS, CPU, event loop); off in unit tests that build many registries. */
+  processMetrics?: boolean;
+}
+
+/**
+ * Every metric the agent exposes, in its own registry. Label values are bounded: endpoints are
+ * a fixed set of IMDS paths, codes are HTTP statuses or a few error names; never a node name.
+ */
+export function createMetrics(options: MetricsOptions) {
+  const registry = new Registry();
+  const n = (name: string) => `${METRIC_PREFIX}${name}`;
+  const r = [registry];
+
+  const m = {
+    registry,
+    imdsRequestDuration: new Histogram({
+      name: n('imds_request_duration_seconds'),
+      help: 'Latency of IMDS requests, by endpoint and HTTP status code (or error name when no status came back).',
+      labelNames: ['endpoint', 'code'] as const,
+      buckets: IMDS_LATENCY_BUCKETS,
+      registers: r,
+    }),
+    imdsRequests: new Counter({
+      name: n('imds_requests_total'),
+      help: 'IMDS requests, by endpoint and HTTP status code (or error name when no status came back).',
+      labelNames: ['endpoint', 'code'] as const,
+      registers: r,
+    }),
+    imdsErrors: new Counter({
+      name: n('imds_errors_total'),
+      help: 'Failed IMDS requests, by endpoint, error class (retryable or fatal) and code.',
+      labelNames: ['endpoint', 'class', 'code'] as const,
+      registers: r,
+    }),
+    imdsThrottled: new Counter({
+      name: n('imds_throttled_total'),
+      help: 'IMDS answers with HTTP 429 (more than 5 requests per second from this VM).',
+      labelNames: ['endpoint'] as const,
+      registers: r,
+    }),
+    imdsRetries: new Counter({
+      name: n('imds_retries_total'),
+      help: 'IMDS requests retried after a retryable error.',
+      labelNames: ['endpoint'] as const,
+      registers: r,
+    }),
+    imdsTimeouts: new Counter({
+      name: n('imds_timeouts_total'),
+      help: 'IMDS requests that hit the connect or total timeout.',
+      labelNames: ['endpoint'] as const,
+      registers: r,
+    }),
+    imdsApiVersionFallbacks: new Counter({
+      name: n('imds_api_version_fallbacks_total'),
+      help: 'Times IMDS refused the configured api-version and the client fell back to an older one it offered.',
+      labelNames: ['to_version'] as const,
+      registers: r,
+    }),
+    imdsLastSuccess: new Gauge({
+      name: n('imds_last_success_timestamp_seconds'),
+      help: 'Unix time of the last successful IMDS instance fetch.',
+      registers: r,
+    }),
+    pollPeriod: new Gauge({
+      name: n('poll_period_seconds'),
+      help: 'Configured IMDS poll period, so alerts can measure staleness in periods.',
+      registers: r,
+    }),
+    schedulerTokens: new Gauge({
+      name: n('scheduler_tokens'),
+      help: 'Tokens left in the IMDS rate limiter shared by every IMDS call of the process.',
+      registers: r,
+    }),
+    schedulerWaits: new Counter({
+      name: n('scheduler_waits_total'),
+      help: 'IMDS calls that had to wait for a rate-limiter token.',
+      registers: r,
+    }),
+    schedulerWaitSeconds: new Counter({
+      name: n('scheduler_wait_seconds_total'),
+      help: 'Total time IMDS calls spent waiting for a rate-limiter token.',
+      registers: r,
+    }),
+    reconciles: new Counter({
+      name: n('reconciles_total'),
+      help: 'Reconcile passes, by result: unchanged, patched, dry_run or failed.',
+      labelNames: ['result'] as const,
+      registers: r,
+    }),
+    nodePatches: new Counter({
+      name: n('node_patches_total'),
+      help: 'Node patches sent, by result: success, conflict or error.',
+      labelNames: ['result'] as const,
+      registers: r,
+    }),
+    labelChanges: new Counter({
+      name: n('label_changes_total'),
+      help: 'Label and annotation keys changed on the node, by operation: added, changed or removed.',
+      labelNames: ['operation'] as const,
+      registers: r,
+    }),
+    kubeRequests: new Counter({
+      name: n('kube_requests_total'),
+      help: 'Kubernetes API requests, by verb and HTTP status code.',
+      labelNames: ['verb', 'code'] as const,
+      registers: r,
+    }),
+    watchRestarts: new Counter({
+      name: n('watch_restarts_total'),
+      help: 'Node watch restarts, by reason: timeout, gone (410), error or watchdog.',
+      labelNames: ['reason'] as const,
+      registers: r,
+    }),
+    managedLabels: new Gauge({
+      name: n('managed_labels'),
+      help: 'Labels this agent currently owns on its node.',
+      registers: r,
+    }),
+    managedAnnotations: new Gauge({
+      name: n('managed_annotations'),
+      help: 'Annotations this agent currently owns on its node.',
+      registers: r,
+    }),
+    tagsSkipped: new Gauge({
+      name: n('tags_skipped'),
+      help: 'VM tags left out of labels in the latest mapping, by reason; they are still in the tags annotation.',
+      labelNames: ['reason'] as const,
+      registers: r,
+    }),
+    lastReconcile: new Gauge({
+      name: n('last_reconcile_timestamp_seconds'),
+      help: 'Unix time of the last reconcile pass that ended without error.',
+      registers: r,
+    }),
+    buildInfo: new Gauge({
+      name: n('build_info'),
+      help: 'Always 1; the labels carry the agent version and the Node.js version.',
+      labelNames: ['version', 'nodejs_version'] as const,
+      registers: r,
+    }),
+  };
+  m.buildInfo.set({ version: options.version, nodejs_version: process.versions.node }, 1);
+  if (options.processMetrics) collectDefaultMetrics({ register: registry, prefix: METRIC_PREFIX });
+  return m;
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;
