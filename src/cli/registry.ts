@@ -9,6 +9,7 @@ export const COMMANDS: Record<string, { summary: string; load: () => Promise<Com
   render: { summary: 'print the labels and annotations an IMDS document maps to', load: async () => (await import('./render.ts')).renderCommand },
   emulator: { summary: 'serve a faithful IMDS emulator with fixtures and fault injection', load: async () => (await import('./emulator.ts')).emulatorCommand },
   sandbox: { summary: 'serve an in-memory Kubernetes API for Nodes and Events', load: async () => (await import('./sandbox.ts')).sandboxCommand },
+  cleanup: { summary: 'remove the labels and annotations the agent owns (uninstall)', load: async () => (await import('./cleanup.ts')).cleanupCommand },
   demo: { summary: 'run the agent against the emulator and the sandbox, no cloud needed', load: async () => (await import('./demo.ts')).demoCommand },
 };
 

@@ -1,0 +1,26 @@
+import { readdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * Every generated file in the repository comes from a module in scripts/gen/ whose default export
+ * is one output or a list of them. `npm run generate` writes them; a test fails when a checked-in
+ * copy differs from what its generator makes now.
+ */
+export interface GeneratedFile {
+  /** Path relative to the repository root. */
+  path: string;
+  render(): string | Promise<string>;
+}
+
+export const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+export async function generatedFiles(): Promise<GeneratedFile[]> {
+  const dir = new URL('./gen/', import.meta.url);
+  const modules = readdirSync(dir).filter((f) => f.endsWith('.ts')).sort();
+  const files: GeneratedFile[] = [];
+  for (const name of modules) {
+    const mod = (await import(new URL(name, dir).href)) as { default: GeneratedFile | GeneratedFile[] };
+    files.push(...[mod.default].flat());
+  }
+  return files;
+}

@@ -1,0 +1,49 @@
+import { ConfigError, loadConfig } from '../config/load.ts';
+import { createLogger } from '../observability/logger.ts';
+import { createMetrics } from '../observability/metrics.ts';
+import { VERSION } from '../version.ts';
+import type { Command } from './command.ts';
+import { envHelp, sharedFlagsHelp } from './usage.ts';
+
+export const agentCommand: Command = {
+  name: 'agent',
+  summary: 'label this node from IMDS, continuously',
+  usage: `Usage: imds-labeler agent [flags]
+
+Polls IMDS, maps the instance metadata to labels and annotations, and keeps this node's
+labels in step. Serves /metrics, /healthz and /readyz. Stops cleanly on SIGTERM.
+
+Flags:
+${sharedFlagsHelp()}
+
+Environment (each flag also reads IMDS_LABELER_<FLAG>):
+${envHelp()}
+`,
+  async run(argv, io) {
+    const { config, help } = loadConfig({ argv, env: io.env });
+    if (help) {
+      io.stdout.write(this.usage);
+      return 0;
+    }
+    const nodeName = config.kube.nodeName;
+    if (!nodeName) throw new ConfigError('kube.nodeName: no node name; pass --node-name or set NODE_NAME (the chart sets it from the downward API)', 'kube.nodeName');
+
+    const logger = createLogger({ level: config.log.level, format: config.log.format });
+    const metrics = createMetrics({ version: VERSION, processMetrics: true });
+    // Loaded here, not at the top: the Kubernetes client is the heaviest import of the agent.
+    const [{ createClientNodeNodeClient }, { createImds }, { runAgent }] = await Promise.all([
+      import('../kube/clientNode.ts'),
+      import('../imds/index.ts'),
+      import('../agent.ts'),
+    ]);
+    let nodeClient;
+    try {
+      nodeClient = createClientNodeNodeClient({ kubeconfig: config.kube.kubeconfig, component: 'imds-labeler', metrics });
+    } catch (err) {
+      throw new ConfigError(`cannot load Kubernetes client configuration${config.kube.kubeconfig ? ` from ${config.kube.kubeconfig}` : ' (in-cluster)'}: ${(err as Error).message}`, 'kube.kubeconfig');
+    }
+    const imds = createImds(config.imds, { metrics, logger });
+    await runAgent({ config, nodeName, nodeClient, fetchInstance: imds.fetchInstance, logger, metrics, signal: io.signal });
+    return 0;
+  },
+};

@@ -1,0 +1,36 @@
+import { ConfigError, loadConfig } from '../config/load.ts';
+import { reconcilePolicy } from '../kube/policy.ts';
+import { createLogger } from '../observability/logger.ts';
+import type { Command } from './command.ts';
+import { sharedFlagsHelp } from './usage.ts';
+
+export const cleanupCommand: Command = {
+  name: 'cleanup',
+  summary: 'remove the labels and annotations the agent owns (used on uninstall)',
+  usage: `Usage: imds-labeler cleanup (--all-nodes | --node-name NAME) [flags]
+
+Removes, from each node, the keys listed in its ownership annotations
+(<prefix>/owned-labels, <prefix>/owned-annotations) and those annotations. Keys the agent did
+not write are never touched. The chart runs this as a post-delete hook.
+
+Flags:
+  --all-nodes   clean every node
+${sharedFlagsHelp()}
+`,
+  async run(argv, io) {
+    const { config, help, flags } = loadConfig({ argv, env: io.env }, { 'all-nodes': { type: 'boolean' } });
+    if (help) {
+      io.stdout.write(this.usage);
+      return 0;
+    }
+    const all = flags['all-nodes'] === true;
+    const nodeName = all ? undefined : config.kube.nodeName;
+    if (!all && !nodeName) throw new ConfigError('kube.nodeName: pass --all-nodes or --node-name NAME', 'kube.nodeName');
+    const logger = createLogger({ level: config.log.level, format: config.log.format });
+    const [{ createClientNodeNodeClient }, { cleanupNodes }] = await Promise.all([import('../kube/clientNode.ts'), import('../kube/cleanup.ts')]);
+    const client = createClientNodeNodeClient({ kubeconfig: config.kube.kubeconfig, component: 'imds-labeler' });
+    const results = await cleanupNodes(client, reconcilePolicy(config.labels), logger, { nodeName, dryRun: config.dryRun });
+    logger.info({ nodes: results.length }, 'cleanup done');
+    return 0;
+  },
+};

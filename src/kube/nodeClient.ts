@@ -1,0 +1,35 @@
+import type { MetadataPatch, NodeEvent, NodeMeta, WatchEventType } from './types.ts';
+
+export interface WatchHandlers {
+  onEvent(type: WatchEventType, node: NodeMeta): void;
+  /** A BOOKMARK: nothing changed up to this resourceVersion. */
+  onBookmark(resourceVersion: string): void;
+}
+
+export interface WatchOptions {
+  resourceVersion: string;
+  timeoutSeconds: number;
+  signal: AbortSignal;
+}
+
+/** How a watch stream ended. 'gone' means the resourceVersion is too old: list again. */
+export type WatchEnd = { reason: 'closed' } | { reason: 'gone' } | { reason: 'error'; error: Error };
+
+export interface NodeList {
+  nodes: NodeMeta[];
+  resourceVersion: string;
+}
+
+/**
+ * The narrow seam between the agent and the Kubernetes API. The only implementation that talks
+ * to a cluster is built on @kubernetes/client-node; unit tests use an in-memory one.
+ * Every failure is a KubeError.
+ */
+export interface NodeClient {
+  /** Lists nodes, optionally only the one with this name (a field selector), for a watch to start from. */
+  list(options?: { name?: string; signal?: AbortSignal }): Promise<NodeList>;
+  /** Resolves when the stream ends; never rejects. */
+  watch(name: string, options: WatchOptions, handlers: WatchHandlers): Promise<WatchEnd>;
+  patch(name: string, patch: MetadataPatch, signal?: AbortSignal): Promise<NodeMeta>;
+  event(node: NodeMeta, event: NodeEvent): Promise<void>;
+}

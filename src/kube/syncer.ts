@@ -1,0 +1,192 @@
+import { backoffDelay, type BackoffPolicy } from '../backoff.ts';
+import type { Clock, Random } from '../clock.ts';
+import type { Desired } from '../mapping/desired.ts';
+import type { Logger } from '../observability/logger.ts';
+import type { Metrics } from '../observability/metrics.ts';
+import { KubeError } from './errors.ts';
+import { createEventLimiter } from './eventLimiter.ts';
+import type { NodeClient } from './nodeClient.ts';
+import { describeChanges, reconcile, type ReconcilePolicy, type ReconcileResult } from './reconcile.ts';
+import type { NodeMeta } from './types.ts';
+
+export interface SyncerOptions {
+  client: NodeClient;
+  nodeName: string;
+  policy: ReconcilePolicy;
+  clock: Clock;
+  random: Random;
+  logger: Logger;
+  metrics?: Metrics;
+  dryRun: boolean;
+  events: boolean;
+  signal: AbortSignal;
+  backoff?: BackoffPolicy;
+}
+
+export type SyncOutcome = 'unchanged' | 'patched' | 'dry_run' | 'waiting' | 'failed';
+
+/** Attempts at one change before waiting for the next trigger (a node event or the resync). */
+const MAX_ATTEMPTS = 8;
+
+/**
+ * The only writer. It holds the latest desired state (from IMDS) and the latest observed node
+ * (from the watch), and runs reconcile whenever either changes or a resync asks. Runs never
+ * overlap; a trigger during a run schedules exactly one more. Until both sides are known it does
+ * nothing, so an IMDS outage at start-up never strips labels.
+ */
+export class NodeSyncer {
+  private desired: Desired | undefined;
+  private observed: NodeMeta | null | undefined;
+  private running: Promise<void> | undefined;
+  private dirty = false;
+  private readonly o: SyncerOptions;
+  private readonly eventLimiter;
+  /** Set once the node has matched the desired state at least once. */
+  synced = false;
+  lastOutcome: SyncOutcome = 'waiting';
+  /** When the current run started, for the liveness check; undefined when idle. */
+  busySince: number | undefined;
+
+  constructor(options: SyncerOptions) {
+    this.o = options;
+    this.eventLimiter = createEventLimiter(options.clock);
+  }
+
+  setDesired(desired: Desired): void {
+    this.desired = desired;
+    this.trigger();
+  }
+
+  setObserved(node: NodeMeta | null): void {
+    // A watch event can trail our own patch response; never step back to an older version.
+    if (node && this.observed && isOlder(node.resourceVersion, this.observed.resourceVersion) && node.uid === this.observed.uid) return;
+    this.observed = node;
+    this.trigger();
+  }
+
+  resync(): void {
+    this.trigger();
+  }
+
+  /** Resolves when no run is in flight (used on shutdown, bounded by the caller). */
+  async idle(): Promise<void> {
+    while (this.running) await this.running;
+  }
+
+  private trigger(): void {
+    this.dirty = true;
+    if (this.running || this.o.signal.aborted) return;
+    this.running = (async () => {
+      try {
+        while (this.dirty && !this.o.signal.aborted) {
+          this.dirty = false;
+          this.busySince = this.o.clock.now();
+          this.lastOutcome = await this.syncOnce();
+        }
+      } finally {
+        this.busySince = undefined;
+        this.running = undefined;
+      }
+    })();
+  }
+
+  private async syncOnce(): Promise<SyncOutcome> {
+    const { metrics, logger } = this.o;
+    for (let attempt = 0; attempt < MAX_ATTEMPTS && !this.o.signal.aborted; attempt++) {
+      const desired = this.desired;
+      const node = this.observed;
+      if (!desired || node === undefined) return 'waiting';
+      if (node === null) {
+        logger.info({ node: this.o.nodeName }, 'node does not exist (yet); waiting for it');
+        return 'waiting';
+      }
+      const result = reconcile(desired, node, this.o.policy);
+      metrics?.managedLabels.set(result.ownedLabels.length);
+      metrics?.managedAnnotations.set(result.ownedAnnotations.length);
+      if (result.refused.length) logger.warn({ keys: result.refused }, 'left keys alone: outside the agent\'s prefixes or set by another writer');
+      if (!result.patch) {
+        this.done('unchanged');
+        return 'unchanged';
+      }
+      if (this.o.dryRun) {
+        logger.info({ dryRun: true, changes: changeSummary(result), patch: result.patch }, `dry run: would ${describeChanges(result) || 'update ownership record'}`);
+        this.done('dry_run');
+        return 'dry_run';
+      }
+      try {
+        const updated = await this.o.client.patch(node.name, result.patch, this.o.signal);
+        metrics?.nodePatches.inc({ result: 'success' });
+        countChanges(metrics, result);
+        this.observed = updated;
+        logger.info({ node: node.name, changes: changeSummary(result) }, 'applied label changes');
+        this.emitEvent(updated, result);
+        this.done('patched');
+        return 'patched';
+      } catch (err) {
+        const error = err instanceof KubeError ? err : new KubeError('other', String(err));
+        if (this.o.signal.aborted) break;
+        metrics?.nodePatches.inc({ result: error.kind === 'conflict' ? 'conflict' : 'error' });
+        if (error.kind === 'not-found') {
+          this.observed = null;
+          return 'waiting';
+        }
+        if (!error.retryable) {
+          logger.error({ err: { kind: error.kind, status: error.status, message: error.message } }, 'node patch refused; waiting for the next change or resync');
+          break;
+        }
+        // A conflict means our view is stale: read the node again and recompute at once.
+        if (error.kind === 'conflict') await this.refresh();
+        else {
+          const delay = backoffDelay(attempt, this.o.backoff ?? { baseMs: 200, capMs: 30_000 }, this.o.random, error.retryAfterMs);
+          logger.warn({ err: { kind: error.kind, status: error.status }, attempt: attempt + 1, retryInMs: Math.round(delay) }, 'node patch failed; retrying');
+          await this.o.clock.sleep(delay, this.o.signal).catch(() => undefined);
+        }
+      }
+    }
+    metrics?.reconciles.inc({ result: 'failed' });
+    return 'failed';
+  }
+
+  private async refresh(): Promise<void> {
+    try {
+      const list = await this.o.client.list({ name: this.o.nodeName, signal: this.o.signal });
+      this.observed = list.nodes.find((n) => n.name === this.o.nodeName) ?? null;
+    } catch (err) {
+      this.o.logger.warn({ err: { message: (err as Error).message } }, 'could not re-read the node after a conflict');
+      await this.o.clock.sleep(backoffDelay(1, { baseMs: 200, capMs: 5000 }, this.o.random), this.o.signal).catch(() => undefined);
+    }
+  }
+
+  private done(result: 'unchanged' | 'patched' | 'dry_run'): void {
+    this.synced = true;
+    this.o.metrics?.reconciles.inc({ result });
+    this.o.metrics?.lastReconcile.set(this.o.clock.now() / 1000);
+  }
+
+  private emitEvent(node: NodeMeta, result: ReconcileResult): void {
+    const message = describeChanges(result);
+    if (!this.o.events || !message || !this.eventLimiter.tryTake()) return;
+    this.o.client.event(node, { reason: 'LabelsUpdated', message: truncate(message, 1024), type: 'Normal' }).catch((err: unknown) => {
+      this.o.logger.warn({ err: { message: (err as Error).message } }, 'could not record the LabelsUpdated event');
+    });
+  }
+}
+
+function changeSummary(r: ReconcileResult) {
+  return { labels: r.labels, annotations: r.annotations };
+}
+
+function countChanges(metrics: Metrics | undefined, r: ReconcileResult): void {
+  if (!metrics) return;
+  for (const c of [r.labels, r.annotations]) {
+    if (c.added.length) metrics.labelChanges.inc({ operation: 'added' }, c.added.length);
+    if (c.changed.length) metrics.labelChanges.inc({ operation: 'changed' }, c.changed.length);
+    if (c.removed.length) metrics.labelChanges.inc({ operation: 'removed' }, c.removed.length);
+  }
+}
+
+function isOlder(a: string, b: string): boolean {
+  return /^\d+$/.test(a) && /^\d+$/.test(b) && BigInt(a) < BigInt(b);
+}
+
+const truncate = (s: string, n: number) => (s.length > n ? `${s.slice(0, n - 1)}…` : s);

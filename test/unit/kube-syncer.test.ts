@@ -1,0 +1,182 @@
+import { describe, expect, it } from 'vitest';
+import { configSchema } from '../../src/config/schema.ts';
+import { KubeError } from '../../src/kube/errors.ts';
+import { runNodeWatch } from '../../src/kube/nodeWatch.ts';
+import { reconcilePolicy } from '../../src/kube/policy.ts';
+import { NodeSyncer } from '../../src/kube/syncer.ts';
+import { silentLogger } from '../../src/observability/logger.ts';
+import { createMetrics } from '../../src/observability/metrics.ts';
+import { FakeClock, flush } from '../helpers/fakeClock.ts';
+import { MemoryNodeClient } from '../helpers/memoryNodeClient.ts';
+
+const labels = configSchema.parse({}).labels;
+
+function setup(options: { dryRun?: boolean } = {}, prepare: (client: MemoryNodeClient) => void = (c) => c.put({ name: 'n1', labels: {}, annotations: {} })) {
+  const client = new MemoryNodeClient();
+  prepare(client);
+  const clock = new FakeClock();
+  const controller = new AbortController();
+  const metrics = createMetrics({ version: 'test' });
+  const syncer = new NodeSyncer({
+    client,
+    nodeName: 'n1',
+    policy: reconcilePolicy(labels),
+    clock,
+    random: () => 0.5,
+    logger: silentLogger(),
+    metrics,
+    dryRun: options.dryRun ?? false,
+    events: true,
+    signal: controller.signal,
+  });
+  const watch = runNodeWatch({
+    client,
+    name: 'n1',
+    watchTimeoutMs: 300_000,
+    clock,
+    random: () => 0.5,
+    signal: controller.signal,
+    logger: silentLogger(),
+    metrics,
+    onNode: (n) => syncer.setObserved(n),
+  });
+  return { client, clock, controller, syncer, metrics, watch };
+}
+
+const desired = (l: Record<string, string>) => ({ labels: l, annotations: {}, skipped: [] });
+
+describe('node syncer with the node watch', () => {
+  it('does nothing until IMDS has answered once, so an outage at start never strips labels', async () => {
+    const t = setup({}, (c) => c.put({ name: 'n1', labels: { 'imds-labeler.io/zone': '1' }, annotations: { 'imds-labeler.io/owned-labels': 'imds-labeler.io/zone' } }));
+    await flush();
+    await t.clock.advance(60_000);
+    expect(t.client.calls.patch).toBe(0);
+    expect(t.client.nodes.get('n1')!.labels['imds-labeler.io/zone']).toBe('1');
+    t.controller.abort();
+    await t.watch;
+  });
+
+  it('writes once, then nothing while nothing changes', async () => {
+    const t = setup();
+    t.syncer.setDesired(desired({ 'imds-labeler.io/zone': '1' }));
+    await flush();
+    expect(t.client.calls.patch).toBe(1);
+    for (let i = 0; i < 50; i++) {
+      t.syncer.setDesired(desired({ 'imds-labeler.io/zone': '1' }));
+      t.syncer.resync();
+      await flush(2);
+    }
+    await flush();
+    expect(t.client.calls.patch).toBe(1);
+    expect(t.client.events.map((e) => e.event.reason)).toEqual(['LabelsUpdated']);
+    expect(t.syncer.synced).toBe(true);
+    t.controller.abort();
+    await t.watch;
+  });
+
+  it('restores a label changed by hand, seen through the watch', async () => {
+    const t = setup();
+    t.syncer.setDesired(desired({ 'imds-labeler.io/zone': '1' }));
+    await flush();
+    const n = t.client.nodes.get('n1')!;
+    t.client.put({ ...n, labels: { ...n.labels, 'imds-labeler.io/zone': '9', 'team': 'a' } });
+    await flush();
+    expect(t.client.nodes.get('n1')!.labels).toEqual({ 'imds-labeler.io/zone': '1', team: 'a' });
+    expect(t.client.calls.patch).toBe(2);
+    t.controller.abort();
+    await t.watch;
+  });
+
+  it('re-reads and retries after a conflict, without losing the other writer\'s change', async () => {
+    const t = setup();
+    t.client.failures.patch.push(new KubeError('conflict', 'conflict', 409), new KubeError('conflict', 'conflict', 409));
+    t.syncer.setDesired(desired({ 'imds-labeler.io/zone': '1' }));
+    await flush();
+    expect(t.client.calls.patch).toBe(3);
+    expect(t.client.nodes.get('n1')!.labels['imds-labeler.io/zone']).toBe('1');
+    t.controller.abort();
+    await t.watch;
+  });
+
+  it('backs off on 429 honouring Retry-After, then succeeds', async () => {
+    const t = setup();
+    t.client.failures.patch.push(new KubeError('throttled', 'slow down', 429, 5_000));
+    t.syncer.setDesired(desired({ 'imds-labeler.io/zone': '1' }));
+    await flush();
+    expect(t.client.calls.patch).toBe(1);
+    await t.clock.advance(4_000);
+    expect(t.client.calls.patch).toBe(1);
+    await t.clock.advance(1_000);
+    expect(t.client.calls.patch).toBe(2);
+    expect(t.client.nodes.get('n1')!.labels['imds-labeler.io/zone']).toBe('1');
+    t.controller.abort();
+    await t.watch;
+  });
+
+  it('labels a node deleted and re-created', async () => {
+    const t = setup();
+    t.syncer.setDesired(desired({ 'imds-labeler.io/zone': '1' }));
+    await flush();
+    t.client.remove('n1');
+    await flush();
+    t.client.put({ name: 'n1', uid: 'new-uid', labels: { 'kubernetes.io/hostname': 'n1' }, annotations: {} });
+    await flush();
+    expect(t.client.nodes.get('n1')!.labels).toEqual({ 'kubernetes.io/hostname': 'n1', 'imds-labeler.io/zone': '1' });
+    t.controller.abort();
+    await t.watch;
+  });
+
+  it('dry run computes the change and writes nothing', async () => {
+    const t = setup({ dryRun: true });
+    t.syncer.setDesired(desired({ 'imds-labeler.io/zone': '1' }));
+    await flush();
+    expect(t.client.calls.patch).toBe(0);
+    expect(t.syncer.lastOutcome).toBe('dry_run');
+    t.controller.abort();
+    await t.watch;
+  });
+});
+
+describe('node watch', () => {
+  it('re-watches from the last version on a clean close, and re-lists only on 410', async () => {
+    const t = setup();
+    await flush();
+    expect(t.client.calls).toMatchObject({ list: 1, watch: 1 });
+    t.client.closeWatches();
+    await flush();
+    expect(t.client.calls).toMatchObject({ list: 1, watch: 2 });
+    t.client.closeWatches({ reason: 'gone' });
+    await t.clock.advance(1_000);
+    expect(t.client.calls).toMatchObject({ list: 2, watch: 3 });
+    t.controller.abort();
+    await t.watch;
+  });
+
+  it('backs off when the API is unreachable, and recovers', async () => {
+    const down = () => new KubeError('network', 'ECONNREFUSED');
+    const t = setup({}, (c) => {
+      c.put({ name: 'n1', labels: {}, annotations: {} });
+      c.failures.list.push(down(), down(), down());
+    });
+    await flush();
+    expect(t.client.calls.list).toBe(1);
+    await t.clock.advance(60_000);
+    expect(t.client.calls.list).toBe(4);
+    expect(t.client.openWatches()).toBe(1);
+    t.controller.abort();
+    await t.watch;
+  });
+
+  it('the watchdog restarts a watch that outlives its timeout', async () => {
+    const t = setup();
+    await flush();
+    // random 0.5 → timeout 450 s; the watchdog allows 30 s more.
+    await t.clock.advance(479_000);
+    expect(t.client.calls.watch).toBe(1);
+    await t.clock.advance(2_000);
+    expect(t.client.calls.watch).toBe(2);
+    expect(await t.metrics.watchRestarts.get()).toMatchObject({ values: [{ labels: { reason: 'watchdog' }, value: 1 }] });
+    t.controller.abort();
+    await t.watch;
+  });
+});
