@@ -2,9 +2,10 @@ import { OPTIONS, envName } from '../config/options.ts';
 
 /** The shared flags, formatted for --help and the README's CLI reference. */
 export function sharedFlagsHelp(): string {
-  const rows = [['--config FILE', 'YAML config file (also $IMDS_LABELER_CONFIG)'] as const].concat(
-    OPTIONS.map((o) => [`--${o.flag}${o.kind === 'boolean' ? '' : o.kind === 'list' ? ' LIST' : ' VALUE'}`, o.help] as const),
-  );
+  const rows: [string, string][] = [
+    ['--config FILE', 'YAML config file (also $IMDS_LABELER_CONFIG)'],
+    ...OPTIONS.map((o): [string, string] => [`--${o.flag}${o.kind === 'boolean' ? '' : o.kind === 'list' ? ' LIST' : ' VALUE'}`, o.help]),
+  ];
   const width = Math.max(...rows.map(([f]) => f.length)) + 2;
   return rows.map(([f, h]) => `  ${f.padEnd(width)}${h}`).join('\n');
 }
