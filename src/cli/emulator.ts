@@ -1,0 +1,96 @@
+import { once } from 'node:events';
+import { parseArgs } from 'node:util';
+import { UsageError, type Command, type CommandIO } from './command.ts';
+import { createLogger } from '../observability/logger.ts';
+import { FaultPlanError } from '../imds/emulator/faults.ts';
+import { FIXTURE_NAMES, FixtureError, fixtureDescription } from '../imds/emulator/fixtures.ts';
+import { startEmulator } from '../imds/emulator/server.ts';
+
+const DEFAULT_PORT = 8080;
+
+const usage = `Usage: imds-labeler emulator [flags]
+
+Serves an emulation of the Azure Instance Metadata Service (IMDS) over HTTP: the instance
+document, route filtering and format=text, api-version rules, the 5 requests/second throttle,
+scheduled events and signed attested data, with faults injected on demand. Point the agent at it
+with --imds-endpoint http://HOST:PORT. Stops on SIGINT/SIGTERM.
+
+Flags:
+  --port PORT          port to listen on (default ${DEFAULT_PORT}; 0 picks a free one)
+  --host HOST          address to listen on (default 127.0.0.1)
+  --fixture F          built-in fixture name or a JSON/YAML file, re-read when it changes
+                       (default "default"; see --list-fixtures)
+  --faults FILE        fault plan, YAML or JSON, re-read when it changes
+  --rate-limit N       requests per second before 429 (default 5; 0 disables)
+  --list-fixtures      print the built-in fixtures and exit
+  -h, --help           this help
+
+Control endpoints (test-only, no Metadata header needed):
+  GET|POST|DELETE /_emulator/faults   GET|DELETE /_emulator/requests   GET|PUT /_emulator/fixture
+
+See docs/emulator.md for the fixture and fault plan formats.
+`;
+
+export const emulatorCommand: Command = {
+  name: 'emulator',
+  summary: 'serve a faithful IMDS emulator with fixtures and fault injection',
+  usage,
+  async run(argv: string[], io: CommandIO): Promise<number> {
+    let values;
+    try {
+      ({ values } = parseArgs({
+        args: argv,
+        strict: true,
+        allowPositionals: false,
+        options: {
+          port: { type: 'string' },
+          host: { type: 'string' },
+          fixture: { type: 'string' },
+          faults: { type: 'string' },
+          'rate-limit': { type: 'string' },
+          'list-fixtures': { type: 'boolean' },
+          help: { type: 'boolean', short: 'h' },
+        },
+      }));
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
+    if (values.help) {
+      io.stdout.write(usage);
+      return 0;
+    }
+    if (values['list-fixtures']) {
+      const width = Math.max(...FIXTURE_NAMES.map((n) => n.length)) + 2;
+      io.stdout.write(FIXTURE_NAMES.map((n) => `${n.padEnd(width)}${fixtureDescription(n)}\n`).join(''));
+      return 0;
+    }
+    const port = wholeNumber('--port', values.port, DEFAULT_PORT, 65535);
+    const rateLimitPerSecond = wholeNumber('--rate-limit', values['rate-limit'], 5, 1_000_000);
+    const host = values.host ?? '127.0.0.1';
+    if (host.trim() === '') throw new UsageError('--host: expected an address such as 127.0.0.1');
+
+    const logger = createLogger({ level: 'info', format: 'pretty', destination: io.stderr });
+    let emulator;
+    try {
+      emulator = await startEmulator({ port, host, fixture: values.fixture, faults: values.faults, rateLimitPerSecond, logger });
+    } catch (err) {
+      if (err instanceof FaultPlanError) throw new UsageError(`--faults: ${err.message}`);
+      if (err instanceof FixtureError) throw new UsageError(`--fixture: ${err.message}`);
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') throw new UsageError(`cannot listen on ${host}:${port}: ${code}`);
+      throw err;
+    }
+    io.stdout.write(
+      `IMDS emulator listening on ${emulator.url} (fixture ${values.fixture ?? 'default'}${values.faults ? `, faults ${values.faults}` : ''})\n`,
+    );
+    if (!io.signal.aborted) await once(io.signal, 'abort');
+    await emulator.close();
+    return 0;
+  },
+};
+
+function wholeNumber(flag: string, value: string | undefined, fallback: number, max: number): number {
+  if (value === undefined) return fallback;
+  if (!/^\d+$/.test(value.trim()) || Number(value) > max) throw new UsageError(`${flag}: expected a whole number from 0 to ${max}, got "${value}"`);
+  return Number(value);
+}
