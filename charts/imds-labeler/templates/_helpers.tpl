@@ -1,0 +1,119 @@
+{{/* Chart name, at most 63 characters. */}}
+{{- define "imds-labeler.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Full name of the release's objects: fullnameOverride, else the release name when it already
+contains the chart name, else "<release>-<chart>"; at most 63 characters.
+*/}}
+{{- define "imds-labeler.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Name and version of the chart, for the helm.sh/chart label. */}}
+{{- define "imds-labeler.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Labels that select the agent's pods; never change them after a release (selectors are immutable). */}}
+{{- define "imds-labeler.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "imds-labeler.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/* Labels on every object. */}}
+{{- define "imds-labeler.labels" -}}
+helm.sh/chart: {{ include "imds-labeler.chart" . }}
+{{ include "imds-labeler.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: imds-labeler
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* Name of the agent's ServiceAccount. */}}
+{{- define "imds-labeler.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "imds-labeler.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- required "serviceAccount.name must name an existing ServiceAccount when serviceAccount.create is false" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* Image reference: repository:tag, or repository:tag@digest when a digest is set. */}}
+{{- define "imds-labeler.image" -}}
+{{- $tag := default .Chart.AppVersion .Values.image.tag }}
+{{- if .Values.image.digest }}
+{{- printf "%s:%s@%s" .Values.image.repository $tag .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository $tag }}
+{{- end }}
+{{- end }}
+
+{{/* The label prefix and the tag prefix ("tags." + prefix when empty). */}}
+{{- define "imds-labeler.prefix" -}}
+{{- .Values.config.labels.prefix | default "imds-labeler.io" }}
+{{- end }}
+{{- define "imds-labeler.tagPrefix" -}}
+{{- .Values.config.labels.tagPrefix | default (printf "tags.%s" (include "imds-labeler.prefix" .)) }}
+{{- end }}
+
+{{/* The well-known keys the agent writes only when config.labels.wellKnown is on. */}}
+{{- define "imds-labeler.wellKnownKeys" -}}
+["topology.kubernetes.io/zone", "topology.kubernetes.io/region", "node.kubernetes.io/instance-type"]
+{{- end }}
+
+{{/* Whether to render the ValidatingAdmissionPolicy: enabled, and the API is served or forced. */}}
+{{- define "imds-labeler.admissionPolicy.render" -}}
+{{- if and .Values.admissionPolicy.enabled (or .Values.admissionPolicy.force (.Capabilities.APIVersions.Has "admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy")) -}}
+true
+{{- end }}
+{{- end }}
+
+{{/* The agent's config file, config.yaml, from .Values.config. */}}
+{{- define "imds-labeler.config" -}}
+{{- $c := .Values.config }}
+{{- $labels := dict "prefix" (include "imds-labeler.prefix" .) "tagPrefix" (include "imds-labeler.tagPrefix" .) "tags" $c.labels.tags "extras" $c.labels.extras "wellKnown" $c.labels.wellKnown }}
+{{- $config := dict "imds" $c.imds "poll" $c.poll "labels" $labels "kube" $c.kube "server" $c.server "log" $c.log "dryRun" $c.dryRun }}
+{{- toYaml $config }}
+{{- end }}
+
+{{/* Pod security context and container security context, shared by the agent and the cleanup Job. */}}
+{{- define "imds-labeler.podSecurityContext" -}}
+{{- toYaml .Values.podSecurityContext }}
+{{- end }}
+{{- define "imds-labeler.securityContext" -}}
+{{- toYaml .Values.securityContext }}
+{{- end }}
+
+{{/* One scrape endpoint of a ServiceMonitor or PodMonitor; the argument is (dict "monitor" <values>). */}}
+{{- define "imds-labeler.monitorEndpoint" -}}
+port: metrics
+path: /metrics
+interval: {{ .monitor.interval }}
+scrapeTimeout: {{ .monitor.scrapeTimeout }}
+relabelings:
+  # The node the agent runs on, so alerts and dashboards can name it.
+  - sourceLabels: [__meta_kubernetes_pod_node_name]
+    targetLabel: node
+    action: replace
+  {{- with .monitor.relabelings }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
+{{- with .monitor.metricRelabelings }}
+metricRelabelings:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}

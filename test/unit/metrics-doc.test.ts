@@ -1,0 +1,83 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ROOT } from '../../scripts/generated.ts';
+import { createMetrics, METRIC_PREFIX } from '../../src/observability/metrics.ts';
+import { describeRegistry, LABEL_DOCS, LINUX_ONLY, metricsReference } from '../../src/observability/reference.ts';
+
+const doc = readFileSync(join(ROOT, 'docs/metrics.md'), 'utf8');
+const registry = await describeRegistry(createMetrics({ version: 'x', processMetrics: true }).registry);
+const histograms = new Set(registry.filter((r) => r.type === 'histogram').map((r) => r.name));
+
+/** Metric names in the first column of the doc's tables, histogram series folded back to their metric. */
+function documentedMetrics(): Set<string> {
+  const names = new Set<string>();
+  for (const line of doc.split('\n')) {
+    const first = /^\| (`imds_labeler_[^|]+) \|/.exec(line)?.[1];
+    if (!first) continue;
+    for (const [, name] of first.matchAll(/`([a-z0-9_]+)`/g)) {
+      const base = name!.replace(/_(bucket|sum|count)$/, '');
+      names.add(histograms.has(base) ? base : name!);
+    }
+  }
+  return names;
+}
+
+describe('metrics reference (docs/metrics.md)', () => {
+  const documented = documentedMetrics();
+
+  it('documents every metric of the registry', () => {
+    expect(registry.length).toBeGreaterThan(40);
+    const missing = registry.map((r) => r.name).filter((n) => !documented.has(n));
+    expect(missing).toEqual([]);
+  });
+
+  it('documents nothing the registry does not have', () => {
+    const names = new Set(registry.map((r) => r.name));
+    const linuxOnly = new Set(LINUX_ONLY.map((r) => r.name));
+    const extra = [...documented].filter((n) => !names.has(n) && !(process.platform !== 'linux' && linuxOnly.has(n)));
+    expect(extra).toEqual([]);
+  });
+
+  it('lists type and labels as the registry has them', async () => {
+    for (const r of await metricsReference()) {
+      const row = doc.split('\n').find((l) => l.startsWith(`| \`${r.name}`) && l.includes(` | ${r.type} | `));
+      expect(row, r.name).toBeDefined();
+      for (const label of r.labels) expect(row, `${r.name} ${label}`).toContain(`\`${label}\``);
+    }
+  });
+
+  it('describes every label, and only labels in use', () => {
+    const used = new Set(registry.flatMap((r) => r.labels));
+    expect([...used].filter((l) => !LABEL_DOCS[l])).toEqual([]);
+    expect(Object.keys(LABEL_DOCS).filter((l) => !used.has(l))).toEqual([]);
+  });
+
+  it('documents the node relabeling and the endpoint label drop', () => {
+    expect(doc).toContain('__meta_kubernetes_pod_node_name');
+    expect(doc).toContain('targetLabel: node');
+    expect(doc).toMatch(/action: labeldrop\n\s+regex: endpoint/);
+  });
+});
+
+describe('metric naming', () => {
+  it('prefixes every metric and ends counters in _total', () => {
+    for (const r of registry) {
+      expect(r.name.startsWith(METRIC_PREFIX), r.name).toBe(true);
+      if (r.type === 'counter') expect(r.name, r.name).toMatch(/_total$/);
+    }
+  });
+
+  it('has no label that the scrape sets on targets, nor a node name', () => {
+    // `endpoint` is a known collision with prometheus-operator's target label; the monitor drops
+    // that target label (see docs/metrics.md). Nothing else may collide.
+    const known = ['endpoint'];
+    const targetLabels = ['job', 'instance', 'namespace', 'pod', 'container', 'service', 'node', 'cluster', 'endpoint', 'hostname', 'node_name'];
+    const bad = registry.flatMap((r) => r.labels.filter((l) => targetLabels.includes(l) && !known.includes(l)).map((l) => `${r.name}{${l}}`));
+    expect(bad).toEqual([]);
+  });
+
+  it('uses base units in names', () => {
+    for (const r of registry) expect(r.name, r.name).not.toMatch(/_(milliseconds|ms|kilobytes|megabytes|minutes|percent)(_|$)/);
+  });
+});
