@@ -70,7 +70,7 @@ export async function runAgent(deps: AgentDeps): Promise<void> {
       syncer.setDesired(desired);
     }
   };
-  const onError = (err: Error) => {
+  const onError = (err: unknown) => {
     lastPollActivity = clock.now();
     const e = err as Error & { kind?: string; status?: number; endpoint?: string };
     logger.warn({ err: { kind: e.kind, status: e.status, endpoint: e.endpoint, message: e.message } }, 'IMDS poll failed; labels stay as they are');

@@ -1,8 +1,11 @@
-import { ApiException, CoreV1Api, KubeConfig, PatchStrategy, Watch, type ConfigurationOptions, type RequestContext, type ResponseContext } from '@kubernetes/client-node';
+import { ApiException, CoreV1Api, KubeConfig, PatchStrategy, Watch, setHeaderOptions, type ConfigurationOptions, type RequestContext } from '@kubernetes/client-node';
 import type { Metrics } from '../observability/metrics.ts';
+import { VERSION } from '../version.ts';
 import { KubeError, isNetworkError, kindForStatus, parseRetryAfter } from './errors.ts';
 import type { NodeClient, NodeList, WatchEnd, WatchHandlers, WatchOptions } from './nodeClient.ts';
 import { toNodeMeta, type MetadataPatch, type NodeEvent, type NodeMeta, type WatchEventType } from './types.ts';
+
+const USER_AGENT = `imds-labeler/${VERSION}`;
 
 export interface ClientNodeOptions {
   /** A kubeconfig file; in-cluster configuration when absent. */
@@ -107,7 +110,8 @@ export function createClientNodeNodeClient(options: ClientNodeOptions, kc = load
     async event(node: NodeMeta, event: NodeEvent): Promise<void> {
       const now = new Date();
       await call('create', () =>
-        core.createNamespacedEvent({
+        core.createNamespacedEvent(
+          {
           namespace: options.eventNamespace ?? 'default',
           body: {
             metadata: { name: `${node.name}.${now.getTime().toString(16)}${Math.floor(Math.random() * 0xfff).toString(16)}`, namespace: options.eventNamespace ?? 'default' },
@@ -122,28 +126,27 @@ export function createClientNodeNodeClient(options: ClientNodeOptions, kc = load
             lastTimestamp: now,
             count: 1,
           },
-        }),
+        },
+          requestOptions({}),
+        ),
       );
     },
   };
 }
 
-/** Per-request options as client-node's promise middleware: a content type and an abort signal. */
-function requestOptions({ contentType, signal }: { contentType?: string; signal?: AbortSignal | undefined }): ConfigurationOptions | undefined {
-  if (!contentType && !signal) return undefined;
-  return {
-    middleware: [
-      {
-        pre: async (ctx: RequestContext) => {
-          if (contentType) ctx.setHeaderParam('Content-Type', contentType);
-          if (signal) ctx.setSignal(signal);
-          return ctx;
-        },
-        post: async (response: ResponseContext) => response,
-      },
-    ],
-    middlewareMergeStrategy: 'append',
-  } as unknown as ConfigurationOptions;
+/**
+ * Per-request options: a content type and an abort signal. client-node's object API expects its
+ * own observable middleware, so this builds on the header middleware it exports.
+ */
+function requestOptions({ contentType, signal }: { contentType?: string; signal?: AbortSignal | undefined }): ConfigurationOptions {
+  const [middleware] = setHeaderOptions('User-Agent', USER_AGENT).middleware as { pre: (ctx: RequestContext) => unknown }[];
+  const pre = middleware!.pre;
+  middleware!.pre = (ctx: RequestContext) => {
+    if (contentType) ctx.setHeaderParam('Content-Type', contentType);
+    if (signal) ctx.setSignal(signal);
+    return pre(ctx);
+  };
+  return { middleware: [middleware], middlewareMergeStrategy: 'append' } as unknown as ConfigurationOptions;
 }
 
 /** Maps whatever client-node threw to a KubeError, reading Status and Retry-After. */
