@@ -1,7 +1,8 @@
 import { ApiException, CoreV1Api, KubeConfig, PatchStrategy, Watch, setHeaderOptions, type ConfigurationOptions, type RequestContext } from '@kubernetes/client-node';
 import type { Metrics } from '../observability/metrics.ts';
 import { VERSION } from '../version.ts';
-import { KubeError, isNetworkError, kindForStatus, parseRetryAfter } from './errors.ts';
+import { parseRetryAfter } from '../backoff.ts';
+import { KubeError, isNetworkError, kindForStatus } from './errors.ts';
 import type { NodeClient, NodeList, WatchEnd, WatchHandlers, WatchOptions } from './nodeClient.ts';
 import { toNodeMeta, type MetadataPatch, type NodeEvent, type NodeMeta, type WatchEventType } from './types.ts';
 
@@ -156,7 +157,7 @@ export function classify(err: unknown): KubeError {
     const code = err.code;
     const body = err.body as { message?: string; reason?: string } | string | undefined;
     const reason = typeof body === 'object' && body ? (body.message ?? body.reason) : undefined;
-    const retryAfter = parseRetryAfter(headerValue(err.headers, 'retry-after'));
+    const retryAfter = parseRetryAfter(headerValue(err.headers, 'retry-after'), Date.now());
     return new KubeError(kindForStatus(code), `Kubernetes API answered ${code}${reason ? `: ${reason}` : ''}`, code, retryAfter);
   }
   const e = err as Error & { statusCode?: number; name?: string };

@@ -1,0 +1,246 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { systemClock } from '../../src/clock.ts';
+import { configSchema } from '../../src/config/schema.ts';
+import { ImdsClient, type ImdsClientOptions } from '../../src/imds/client.ts';
+import { builtInFixture } from '../../src/imds/emulator/fixtures.ts';
+import { startEmulator, type Emulator, type EmulatorOptions } from '../../src/imds/emulator/server.ts';
+import type { FaultSpec } from '../../src/imds/emulator/faults.ts';
+import { ImdsError } from '../../src/imds/errors.ts';
+import { createImds } from '../../src/imds/index.ts';
+import { RateLimiter } from '../../src/imds/rateLimiter.ts';
+import { createMetrics, type Metrics } from '../../src/observability/metrics.ts';
+
+// The client against the IMDS emulator over real HTTP: the documented behaviour of IMDS.
+
+const INSTANCE = '/metadata/instance';
+const emulators: Emulator[] = [];
+afterEach(async () => {
+  while (emulators.length > 0) await emulators.pop()!.close();
+});
+
+async function emulator(options: EmulatorOptions = {}): Promise<Emulator> {
+  const started = await startEmulator({ port: 0, ...options });
+  emulators.push(started);
+  return started;
+}
+
+function makeClient(url: string, options: Partial<ImdsClientOptions> = {}): { client: ImdsClient; metrics: Metrics } {
+  const metrics = createMetrics({ version: 'test' });
+  const client = new ImdsClient({
+    endpoint: url,
+    apiVersion: '2025-04-07',
+    connectTimeoutMs: 2000,
+    requestTimeoutMs: 5000,
+    maxResponseBytes: 1024 * 1024,
+    limiter: new RateLimiter({ requestsPerSecond: 2, burst: 2, clock: systemClock, metrics }),
+    metrics,
+    ...options,
+  });
+  return { client, metrics };
+}
+
+async function metric(m: { get(): Promise<{ values: { labels: Record<string, unknown>; value: number }[] }> }, labels: Record<string, string> = {}): Promise<number> {
+  const values = (await m.get()).values.filter((v) => Object.entries(labels).every(([k, want]) => v.labels[k] === want));
+  return values.reduce((sum, v) => sum + v.value, 0);
+}
+
+async function failure(promise: Promise<unknown>): Promise<ImdsError> {
+  try {
+    await promise;
+  } catch (error) {
+    expect(error).toBeInstanceOf(ImdsError);
+    return error as ImdsError;
+  }
+  throw new Error('expected the call to fail');
+}
+
+const fault = (spec: FaultSpec) => ({ faults: [{ path: INSTANCE, ...spec }] });
+const fixtureVmSize = () => (builtInFixture('default') as { compute: { vmSize: string } }).compute.vmSize;
+
+describe('ImdsClient against the emulator', () => {
+  it('reads compute and network with one request', async () => {
+    const imds = await emulator();
+    const { client, metrics } = makeClient(imds.url);
+    const document = await client.fetchInstance();
+    expect(document.compute.vmSize).toBe(fixtureVmSize());
+    expect(document.network).toBeDefined();
+    expect(imds.requests()).toEqual({ total: 1, byPath: { [INSTANCE]: 1 } });
+    expect(await metric(metrics.imdsRequests, { endpoint: 'instance', code: '200' })).toBe(1);
+  });
+
+  it.each<{ status: number; retryable: boolean }>([
+    { status: 400, retryable: false },
+    { status: 404, retryable: false },
+    { status: 405, retryable: false },
+    { status: 410, retryable: true },
+    { status: 429, retryable: true },
+    { status: 500, retryable: true },
+  ])('HTTP $status from IMDS: retryable $retryable, one request', async ({ status, retryable }) => {
+    const imds = await emulator({ faults: fault({ status, times: 1 }) });
+    const { client, metrics } = makeClient(imds.url);
+    const error = await failure(client.fetchInstance());
+    expect(error.kind).toBe('http');
+    expect(error.status).toBe(status);
+    expect(error.retryable).toBe(retryable);
+    expect(imds.requests().total).toBe(1);
+    expect(await metric(metrics.imdsErrors, { endpoint: 'instance', class: retryable ? 'retryable' : 'fatal', code: String(status) })).toBe(1);
+    expect(await metric(metrics.imdsThrottled)).toBe(status === 429 ? 1 : 0);
+    // The fault is used up: the next call reads the document.
+    await expect(client.fetchInstance()).resolves.toBeDefined();
+  });
+
+  it('carries Retry-After on the error', async () => {
+    const imds = await emulator({ faults: fault({ status: 429, retryAfter: 3, times: 1 }) });
+    const { client } = makeClient(imds.url);
+    const error = await failure(client.fetchInstance());
+    expect(error.retryAfterMs).toBe(3000);
+  });
+
+  it('reads /metadata/versions without an api-version', async () => {
+    const imds = await emulator();
+    const { client } = makeClient(imds.url);
+    const versions = (await client.getJson('versions', '/metadata/versions', {})) as { apiVersions: string[] };
+    expect(versions.apiVersions).toContain('2025-04-07');
+  });
+});
+
+describe('api-version fallback against the emulator', () => {
+  it('an older VM: falls back to the newest common version with two requests, then one per call', async () => {
+    const imds = await emulator({ supportedVersions: ['2024-03-15', '2023-11-15', '2021-02-01'] });
+    const { client, metrics } = makeClient(imds.url);
+    const document = await client.fetchInstance();
+    expect(document.compute.vmSize).toBe(fixtureVmSize());
+    expect(imds.requests().total).toBe(2);
+    expect(client.apiVersion).toBe('2024-03-15');
+    await client.fetchInstance();
+    expect(imds.requests().total).toBe(3);
+    expect(await metric(metrics.imdsApiVersionFallbacks, { to_version: '2024-03-15' })).toBe(1);
+  });
+
+  it('a VM with no version in common: the 400 after one request', async () => {
+    const imds = await emulator({ supportedVersions: ['2030-01-01'] });
+    const { client } = makeClient(imds.url);
+    const error = await failure(client.fetchInstance());
+    expect(error.status).toBe(400);
+    expect(error.retryable).toBe(false);
+    expect(imds.requests().total).toBe(1);
+    expect(client.apiVersion).toBe('2025-04-07');
+  });
+});
+
+describe('text format rules', () => {
+  it('a leaf with format=text answers the bare value', async () => {
+    const imds = await emulator();
+    const { client } = makeClient(imds.url);
+    const text = await client.getText('instance', `${INSTANCE}/compute/vmSize`, { 'api-version': '2025-04-07', format: 'text' });
+    expect(text).toBe(fixtureVmSize());
+  });
+
+  it.each<{ query: Record<string, string> }>([{ query: {} }, { query: { format: 'json' } }])('a leaf asked as JSON ($query) is a 400, not retried', async ({ query }) => {
+    const imds = await emulator();
+    const { client } = makeClient(imds.url);
+    const error = await failure(client.getJson('instance', `${INSTANCE}/compute/vmSize`, { 'api-version': '2025-04-07', ...query }));
+    expect(error.status).toBe(400);
+    expect(error.retryable).toBe(false);
+    expect(imds.requests().total).toBe(1);
+  });
+
+  it('a non-leaf reads as JSON', async () => {
+    const imds = await emulator();
+    const { client } = makeClient(imds.url);
+    const compute = (await client.getJson('instance', `${INSTANCE}/compute`, { 'api-version': '2025-04-07' })) as Record<string, unknown>;
+    expect(compute.vmSize).toBe(fixtureVmSize());
+  });
+
+  it('a non-leaf asked as text is not an instance document', async () => {
+    const imds = await emulator();
+    const { client } = makeClient(imds.url);
+    const error = await failure(client.getJson('instance', INSTANCE, { 'api-version': '2025-04-07', format: 'text' }));
+    expect(error.kind).toBe('schema');
+  });
+});
+
+describe('misbehaving IMDS (or something in its place)', () => {
+  it.each<{ name: string; spec: FaultSpec; kind: string; code: string; retryable: boolean }>([
+    { name: 'hang', spec: { hang: true }, kind: 'timeout', code: 'timeout', retryable: true },
+    { name: 'slow drip', spec: { slowDrip: { bytes: 1, intervalMs: 1000 } }, kind: 'timeout', code: 'timeout', retryable: true },
+    { name: 'reset', spec: { reset: true }, kind: 'network', code: 'reset', retryable: true },
+    { name: 'truncated body', spec: { truncate: true }, kind: 'network', code: 'reset', retryable: true },
+    { name: 'malformed JSON', spec: { malformed: true }, kind: 'schema', code: 'schema', retryable: false },
+    { name: 'HTML page with 200', spec: { html: 200 }, kind: 'schema', code: 'schema', retryable: false },
+    { name: 'HTML page with 500', spec: { html: true }, kind: 'http', code: '500', retryable: true },
+    { name: '10 MiB body', spec: { hugeBody: { mebibytes: 10 } }, kind: 'too-large', code: 'too_large', retryable: false },
+  ])('$name → $kind ($code)', async ({ spec, kind, code, retryable }) => {
+    const imds = await emulator({ faults: fault({ ...spec, times: 1 }) });
+    const { client, metrics } = makeClient(imds.url, { requestTimeoutMs: 500 });
+    const error = await failure(client.fetchInstance());
+    expect(error.kind).toBe(kind);
+    expect(error.code).toBe(code);
+    expect(error.retryable).toBe(retryable);
+    expect(imds.requests().total).toBe(1);
+    expect(await metric(metrics.imdsErrors, { endpoint: 'instance', class: retryable ? 'retryable' : 'fatal', code })).toBe(1);
+  });
+});
+
+describe('createImds: retries and the shared rate limit against the emulator', () => {
+  const imdsConfig = (endpoint: string, imds: Record<string, unknown> = {}) => configSchema.parse({ imds: { endpoint, ...imds } }).imds;
+
+  it('retries 410, 500 and 429 until the document comes', async () => {
+    const imds = await emulator({ faults: { faults: [{ path: INSTANCE, statuses: [410, 500, 429] }] } });
+    const metrics = createMetrics({ version: 'test' });
+    const stack = createImds(imdsConfig(imds.url, { rateLimit: { requestsPerSecond: 3, burst: 1 } }), { metrics, random: () => 0 });
+    const document = await stack.fetchInstance();
+    expect(document.compute.vmSize).toBe(fixtureVmSize());
+    expect(imds.requests().total).toBe(4);
+    expect(await metric(metrics.imdsRetries, { endpoint: 'instance' })).toBe(3);
+    expect(await metric(metrics.imdsErrors, { endpoint: 'instance', class: 'retryable' })).toBe(3);
+  });
+
+  it('does not retry a 404', async () => {
+    const imds = await emulator({ faults: fault({ status: 404, times: 1 }) });
+    const metrics = createMetrics({ version: 'test' });
+    const stack = createImds(imdsConfig(imds.url), { metrics, random: () => 0 });
+    const error = await failure(stack.fetchInstance());
+    expect(error.status).toBe(404);
+    expect(imds.requests().total).toBe(1);
+    expect(await metric(metrics.imdsRetries)).toBe(0);
+  });
+
+  it('falls back and retries within one call', async () => {
+    const imds = await emulator({ supportedVersions: ['2024-07-17'], faults: { faults: [{ path: INSTANCE, statuses: [500] }] } });
+    const stack = createImds(imdsConfig(imds.url), { random: () => 0 });
+    await stack.fetchInstance();
+    // 500, then (retry) 400 with newest-versions, then 200 on the fallback version
+    expect(imds.requests().total).toBe(3);
+    expect(stack.client.apiVersion).toBe('2024-07-17');
+  });
+
+  it('a storm of concurrent fetches through the shared limiter is never throttled by IMDS', async () => {
+    // Control: without the limiter, the same storm gets 429s from the emulator (5 per second).
+    const unthrottled = await emulator();
+    const control = makeClient(unthrottled.url, { limiter: { acquire: async () => {} } });
+    await Promise.allSettled(Array.from({ length: 10 }, () => control.client.fetchInstance()));
+    expect(await metric(control.metrics.imdsThrottled)).toBeGreaterThan(0);
+
+    const imds = await emulator();
+    const metrics = createMetrics({ version: 'test' });
+    const stack = createImds(imdsConfig(imds.url), { metrics });
+    const documents = await Promise.all(Array.from({ length: 10 }, () => stack.fetchInstance()));
+    expect(documents).toHaveLength(10);
+    expect(imds.requests().total).toBe(10);
+    expect(await metric(metrics.imdsThrottled)).toBe(0);
+    expect(await metric(metrics.imdsRetries)).toBe(0);
+    expect(await metric(metrics.schedulerWaits)).toBe(8); // the burst of 2 went at once, the rest waited
+  });
+
+  it('an abort ends a retrying fetch at once', async () => {
+    const imds = await emulator({ faults: fault({ status: 503 }) });
+    const stack = createImds(imdsConfig(imds.url), { random: () => 0.99 });
+    const controller = new AbortController();
+    const pending = failure(stack.fetchInstance(controller.signal));
+    while (imds.requests().total < 2) await new Promise((resolve) => setTimeout(resolve, 20));
+    controller.abort();
+    const error = await pending;
+    expect(error.kind).toBe('aborted');
+  });
+});
