@@ -4,7 +4,7 @@ import { OPTIONS, envName } from '../config/options.ts';
 export function sharedFlagsHelp(): string {
   const rows: [string, string][] = [
     ['--config FILE', 'YAML config file (also $IMDS_LABELER_CONFIG)'],
-    ...OPTIONS.map((o): [string, string] => [`--${o.flag}${o.kind === 'boolean' ? '' : o.kind === 'list' ? ' LIST' : ' VALUE'}`, o.help]),
+    ...OPTIONS.map((o): [string, string] => [o.kind === 'boolean' ? `--[no-]${o.flag}` : `--${o.flag}${o.kind === 'list' ? ' LIST' : ' VALUE'}`, o.help]),
   ];
   const width = Math.max(...rows.map(([f]) => f.length)) + 2;
   return rows.map(([f, h]) => `  ${f.padEnd(width)}${h}`).join('\n');

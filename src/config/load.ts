@@ -42,7 +42,7 @@ export function flagOptions(extra: ParseArgsOptionsConfig = {}): ParseArgsOption
 export function loadConfig(sources: ConfigSources, extraFlags: ParseArgsOptionsConfig = {}): LoadedConfig & { flags: Record<string, unknown> } {
   let parsed;
   try {
-    parsed = parseArgs({ args: [...sources.argv], options: flagOptions(extraFlags), allowPositionals: true, strict: true });
+    parsed = parseArgs({ args: [...sources.argv], options: flagOptions(extraFlags), allowPositionals: true, allowNegative: true, strict: true });
   } catch (err) {
     throw new ConfigError((err as Error).message);
   }

@@ -1,0 +1,83 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { formatDuration, parseDuration } from '../../src/config/duration.ts';
+import { ConfigError, loadConfig } from '../../src/config/load.ts';
+
+const load = (argv: string[], env: Record<string, string> = {}, file?: string) =>
+  loadConfig({ argv, env, readFile: () => file ?? '' }).config;
+
+describe('durations', () => {
+  it.each([
+    ['60s', 60_000],
+    ['500ms', 500],
+    ['1m30s', 90_000],
+    ['1h', 3_600_000],
+    ['0', 0],
+    ['1.5s', 1500],
+  ])('%s is %d ms', (text, ms) => expect(parseDuration(text)).toBe(ms));
+  it.each(['', '60', 's', '-1s', '5 s', '1d', 'soon'])('"%s" is not a duration', (text) => expect(parseDuration(text)).toBeUndefined());
+  it('round-trips every formatted duration (property)', () => {
+    fc.assert(fc.property(fc.nat(10 ** 9), (ms) => parseDuration(formatDuration(ms)) === ms));
+  });
+});
+
+describe('configuration precedence: defaults < file < environment < flags', () => {
+  const file = 'poll:\n  period: 30s\nlabels:\n  prefix: file.example.com\n';
+  it('uses the defaults', () => {
+    const c = load([]);
+    expect(c.poll.period).toBe(60_000);
+    expect(c.imds.endpoint).toBe('http://169.254.169.254');
+    expect(c.labels.prefix).toBe('imds-labeler.io');
+    expect(c.labels.tagPrefix).toBe('tags.imds-labeler.io');
+    expect(c.server.port).toBe(9721);
+  });
+  it('the file overrides defaults', () => expect(load(['--config', 'f'], {}, file).poll.period).toBe(30_000));
+  it('the environment overrides the file', () => expect(load(['--config', 'f'], { IMDS_LABELER_POLL_PERIOD: '10s' }, file).poll.period).toBe(10_000));
+  it('flags override the environment', () => expect(load(['--config', 'f', '--poll-period', '5s'], { IMDS_LABELER_POLL_PERIOD: '10s' }, file).poll.period).toBe(5_000));
+  it('the tag prefix follows the label prefix', () => expect(load(['--config', 'f'], {}, file).labels.tagPrefix).toBe('tags.file.example.com'));
+  it('reads NODE_NAME and KUBECONFIG from the downward API conventions', () => {
+    const c = load([], { NODE_NAME: 'n1', KUBECONFIG: '/k' });
+    expect([c.kube.nodeName, c.kube.kubeconfig]).toEqual(['n1', '/k']);
+  });
+  it('takes lists repeated or comma-separated', () => {
+    expect(load(['--tag-include', 'a*,b', '--tag-include', 'c']).labels.tags.include).toEqual(['a*', 'b', 'c']);
+  });
+  it('takes --no-<flag> for booleans', () => expect(load(['--no-events']).kube.events).toBe(false));
+});
+
+describe('invalid configuration names the field and why', () => {
+  const cases: [string, string[], Record<string, string>, string | undefined, RegExp][] = [
+    ['a bad duration flag', ['--poll-period', 'soon'], {}, undefined, /poll\.period \(from --poll-period\): "soon" is not a duration/],
+    ['a bad port', ['--port', 'http'], {}, undefined, /server\.port \(from --port\)/],
+    ['a bad boolean in the environment', [], { IMDS_LABELER_DRY_RUN: 'maybe' }, undefined, /dryRun \(from \$IMDS_LABELER_DRY_RUN\)/],
+    ['a reserved prefix', ['--label-prefix', 'node.kubernetes.io'], {}, undefined, /labels\.prefix.*belong to others/],
+    ['an upper-case prefix', ['--label-prefix', 'Example.com'], {}, undefined, /labels\.prefix.*DNS subdomain/],
+    ['an https IMDS endpoint', ['--imds-endpoint', 'https://169.254.169.254'], {}, undefined, /imds\.endpoint.*http:\/\//],
+    ['an unknown extra', ['--extras', 'gpu'], {}, undefined, /labels\.extras/],
+    ['an unknown field in the file', ['--config', 'f'], {}, 'pol:\n  period: 1s\n', /pol: unknown field/],
+    ['a nested unknown field', ['--config', 'f'], {}, 'poll:\n  periodd: 1s\n', /poll\.periodd: unknown field/],
+    ['a file that is not YAML', ['--config', 'f'], {}, 'a: [', /not valid YAML/],
+    ['a file that is a list', ['--config', 'f'], {}, '- a\n', /mapping at the top level/],
+    ['a rate limit above IMDS\'s', ['--config', 'f'], {}, 'imds:\n  rateLimit:\n    requestsPerSecond: 4\n    burst: 2\n', /imds\.rateLimit/],
+    ['jitter out of range', ['--poll-jitter', '0.9'], {}, undefined, /poll\.jitter/],
+    ['an unknown flag', ['--pol-period', '1s'], {}, undefined, /pol-period/],
+  ];
+  it.each(cases)('%s', (_name, argv, env, file, message) => {
+    let error: unknown;
+    try {
+      load(argv, env, file);
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as Error).message).toMatch(message);
+  });
+  it('sets the field on the error', () => {
+    try {
+      load(['--poll-period', 'x']);
+      expect.unreachable();
+    } catch (err) {
+      expect((err as ConfigError).field).toBe('poll.period');
+    }
+  });
+});
