@@ -67,6 +67,11 @@ describe('agent end to end (real process, emulator, sandbox)', () => {
     expect(labels()['team.example.com/owner']).toBe('payments');
     expect(labels()['kubernetes.io/hostname']).toBe(NODE);
     expect(sandbox.getNode(NODE)!.metadata.annotations!['imds-labeler.io/tags']).toBe('[{"name":"baz","value":"bash"},{"name":"foo","value":"bar"}]');
+    const events = sandbox.listEvents() as { reason?: string; message?: string; involvedObject?: { kind?: string; name?: string } }[];
+    const updated = events.filter((e) => e.reason === 'LabelsUpdated' && e.involvedObject?.name === NODE);
+    expect(updated).toHaveLength(1);
+    expect(updated[0]!.involvedObject!.kind).toBe('Node');
+    expect(updated[0]!.message).toContain('added labels imds-labeler.io/environment');
   });
 
   it('follows a tag added, changed and removed', async () => {

@@ -1,0 +1,41 @@
+import { spawnSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { COMMANDS } from '../../src/cli/registry.ts';
+import { ENTRY, ROOT } from '../helpers/agentProcess.ts';
+
+const run = (args: string[], input?: string) =>
+  spawnSync(process.execPath, [ENTRY, ...args], { cwd: ROOT, encoding: 'utf8', input, timeout: 60_000, env: { PATH: process.env.PATH } });
+
+describe('imds-labeler command line', () => {
+  it('lists every subcommand in its help', () => {
+    const r = run(['--help']);
+    expect(r.status).toBe(0);
+    for (const name of Object.keys(COMMANDS)) expect(r.stdout).toContain(`  ${name} `);
+  });
+
+  it('exits 2 on an unknown command', () => {
+    const r = run(['labelz']);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('unknown command "labelz"');
+  });
+
+  it.each(Object.keys(COMMANDS))('%s --help prints its usage and exits 0', (name) => {
+    const r = run([name, '--help']);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain(`Usage: imds-labeler ${name}`);
+  });
+
+  it.each(Object.keys(COMMANDS))('%s exits 2 on an unknown flag, naming it', (name) => {
+    const r = run([name, '--no-such-flag']);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/no-such-flag/);
+  });
+
+  it('demo runs the agent against the emulator and the sandbox, shows a tag change followed, and exits 0', () => {
+    const r = run(['demo']);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/imds-labeler\.io\/fault-domain=\d/);
+    expect(r.stdout).toMatch(/tags\.imds-labeler\.io\/\S+=demo-changed {3}\(followed in \d+ ms\)/);
+  });
+});
