@@ -1,10 +1,10 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { configSchema } from '../config/schema.ts';
 import type { Command, CommandIO } from './command.ts';
 import { UsageError } from './command.ts';
+import { parseFlags, untilAborted } from './flags.ts';
 
 const NODE = 'demo-node';
 
@@ -23,12 +23,7 @@ Flags:
   --poll-period DURATION  the agent's poll period (default 1s)
 `,
   async run(argv, io) {
-    let values;
-    try {
-      ({ values } = parseArgs({ args: argv, options: { follow: { type: 'boolean' }, fixture: { type: 'string' }, 'poll-period': { type: 'string' }, help: { type: 'boolean', short: 'h' } } }));
-    } catch (err) {
-      throw new UsageError((err as Error).message);
-    }
+    const values = parseFlags(argv, { follow: { type: 'boolean' }, fixture: { type: 'string' }, 'poll-period': { type: 'string' } });
     if (values.help) {
       io.stdout.write(this.usage);
       return 0;
@@ -129,7 +124,7 @@ async function runDemo(io: CommandIO, options: { follow: boolean; fixture: strin
       out(`  curl -s http://127.0.0.1:${metricsPort}/metrics | grep imds_labeler_`);
       out(`  edit ${fixturePath} and watch the labels follow`);
       out('Press Ctrl-C to stop.');
-      await new Promise<void>((resolve) => (io.signal.aborted ? resolve() : io.signal.addEventListener('abort', () => resolve(), { once: true })));
+      await untilAborted(io.signal);
     }
   } catch (err) {
     io.stderr.write(`demo failed: ${(err as Error).message}\n`);

@@ -1,6 +1,5 @@
-import { once } from 'node:events';
-import { parseArgs } from 'node:util';
 import { UsageError, type Command, type CommandIO } from './command.ts';
+import { hostFlag, listenError, parseFlags, untilAborted, wholeNumberFlag } from './flags.ts';
 import { createLogger } from '../observability/logger.ts';
 import { FaultPlanError } from '../imds/emulator/faults.ts';
 import { FIXTURE_NAMES, FixtureError, fixtureDescription } from '../imds/emulator/fixtures.ts';
@@ -36,25 +35,14 @@ export const emulatorCommand: Command = {
   summary: 'serve a faithful IMDS emulator with fixtures and fault injection',
   usage,
   async run(argv: string[], io: CommandIO): Promise<number> {
-    let values;
-    try {
-      ({ values } = parseArgs({
-        args: argv,
-        strict: true,
-        allowPositionals: false,
-        options: {
-          port: { type: 'string' },
-          host: { type: 'string' },
-          fixture: { type: 'string' },
-          faults: { type: 'string' },
-          'rate-limit': { type: 'string' },
-          'list-fixtures': { type: 'boolean' },
-          help: { type: 'boolean', short: 'h' },
-        },
-      }));
-    } catch (err) {
-      throw new UsageError((err as Error).message);
-    }
+    const values = parseFlags(argv, {
+      port: { type: 'string' },
+      host: { type: 'string' },
+      fixture: { type: 'string' },
+      faults: { type: 'string' },
+      'rate-limit': { type: 'string' },
+      'list-fixtures': { type: 'boolean' },
+    });
     if (values.help) {
       io.stdout.write(usage);
       return 0;
@@ -64,10 +52,9 @@ export const emulatorCommand: Command = {
       io.stdout.write(FIXTURE_NAMES.map((n) => `${n.padEnd(width)}${fixtureDescription(n)}\n`).join(''));
       return 0;
     }
-    const port = wholeNumber('--port', values.port, DEFAULT_PORT, 65535);
-    const rateLimitPerSecond = wholeNumber('--rate-limit', values['rate-limit'], 5, 1_000_000);
-    const host = values.host ?? '127.0.0.1';
-    if (host.trim() === '') throw new UsageError('--host: expected an address such as 127.0.0.1');
+    const port = wholeNumberFlag('--port', values.port, DEFAULT_PORT, 65535);
+    const rateLimitPerSecond = wholeNumberFlag('--rate-limit', values['rate-limit'], 5, 1_000_000);
+    const host = hostFlag(values.host);
 
     const logger = createLogger({ level: 'info', format: 'pretty', destination: io.stderr });
     let emulator;
@@ -76,21 +63,13 @@ export const emulatorCommand: Command = {
     } catch (err) {
       if (err instanceof FaultPlanError) throw new UsageError(`--faults: ${err.message}`);
       if (err instanceof FixtureError) throw new UsageError(`--fixture: ${err.message}`);
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') throw new UsageError(`cannot listen on ${host}:${port}: ${code}`);
-      throw err;
+      listenError(err, host, port);
     }
     io.stdout.write(
       `IMDS emulator listening on ${emulator.url} (fixture ${values.fixture ?? 'default'}${values.faults ? `, faults ${values.faults}` : ''})\n`,
     );
-    if (!io.signal.aborted) await once(io.signal, 'abort');
+    await untilAborted(io.signal);
     await emulator.close();
     return 0;
   },
 };
-
-function wholeNumber(flag: string, value: string | undefined, fallback: number, max: number): number {
-  if (value === undefined) return fallback;
-  if (!/^\d+$/.test(value.trim()) || Number(value) > max) throw new UsageError(`${flag}: expected a whole number from 0 to ${max}, got "${value}"`);
-  return Number(value);
-}

@@ -1,6 +1,5 @@
-import { once } from 'node:events';
-import { parseArgs } from 'node:util';
 import { UsageError, type Command, type CommandIO } from './command.ts';
+import { hostFlag, listenError, parseFlags, untilAborted, wholeNumberFlag } from './flags.ts';
 import { FaultPlanError, readSandboxFaultsFile } from '../kube/sandbox/faults.ts';
 import { startSandbox } from '../kube/sandbox/server.ts';
 import { isDns1123Subdomain } from '../kube/sandbox/validation.ts';
@@ -34,34 +33,19 @@ export const sandboxCommand: Command = {
   summary: 'serve an in-memory Kubernetes API for Nodes and Events',
   usage,
   async run(argv: string[], io: CommandIO): Promise<number> {
-    let values;
-    try {
-      ({ values } = parseArgs({
-        args: argv,
-        strict: true,
-        allowPositionals: false,
-        options: {
-          port: { type: 'string' },
-          host: { type: 'string' },
-          nodes: { type: 'string', multiple: true },
-          faults: { type: 'string' },
-          'kubeconfig-out': { type: 'string' },
-          help: { type: 'boolean', short: 'h' },
-        },
-      }));
-    } catch (err) {
-      throw new UsageError((err as Error).message);
-    }
+    const values = parseFlags(argv, {
+      port: { type: 'string' },
+      host: { type: 'string' },
+      nodes: { type: 'string', multiple: true },
+      faults: { type: 'string' },
+      'kubeconfig-out': { type: 'string' },
+    });
     if (values.help) {
       io.stdout.write(usage);
       return 0;
     }
-    const port = values.port === undefined ? 0 : Number(values.port.trim());
-    if (values.port !== undefined && (!/^\d+$/.test(values.port.trim()) || port > 65535)) {
-      throw new UsageError(`--port: expected a whole number from 0 to 65535, got "${values.port}"`);
-    }
-    const host = values.host ?? '127.0.0.1';
-    if (host.trim() === '') throw new UsageError('--host: expected an address such as 127.0.0.1');
+    const port = wholeNumberFlag('--port', values.port, 0, 65535);
+    const host = hostFlag(values.host);
     const nodes = (values.nodes ?? []).flatMap((v) => v.split(',')).map((n) => n.trim()).filter(Boolean);
     for (const n of nodes) {
       const errs = isDns1123Subdomain(n);
@@ -82,9 +66,7 @@ export const sandboxCommand: Command = {
     try {
       sandbox = await startSandbox({ port, host, nodes, ...(faults ? { faults } : {}) });
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') throw new UsageError(`cannot listen on ${host}:${port}: ${code}`);
-      throw err;
+      listenError(err, host, port);
     }
     try {
       if (values['kubeconfig-out'] !== undefined) {
@@ -99,7 +81,7 @@ export const sandboxCommand: Command = {
           values['kubeconfig-out'] ? `, kubeconfig ${values['kubeconfig-out']}` : ''
         })\n`,
       );
-      if (!io.signal.aborted) await once(io.signal, 'abort');
+      await untilAborted(io.signal);
     } finally {
       await sandbox.close();
     }

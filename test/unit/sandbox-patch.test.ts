@@ -230,3 +230,12 @@ describe('strategic merge patch', () => {
     );
   });
 });
+
+describe('keys that are also Object.prototype names', () => {
+  it.each(['__proto__', 'constructor', 'toString'])('"%s" is stored as an ordinary key by every patch type', (key) => {
+    const expected = JSON.parse(`{"${key}":1}`) as JsonObject;
+    expect(applyJsonPatch({}, [{ op: 'add', path: `/${key}`, value: 1 }])).toEqual(expected);
+    expect(applyMergePatch({}, JSON.parse(`{"${key}":1}`))).toEqual(expected);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+});

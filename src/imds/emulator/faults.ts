@@ -1,6 +1,5 @@
-import { readFileSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { FaultPlanError, decodePlanText, parsePlan, readPlanFile } from '../../faultPlan.ts';
 
 /**
  * The fault plan: what the emulator does wrong, and where. Each fault targets a path prefix and
@@ -81,31 +80,11 @@ export type FaultSpec = z.input<typeof faultSchema>;
 export type ResolvedFaultPlan = z.output<typeof faultPlanSchema>;
 type ResolvedFault = ResolvedFaultPlan['faults'][number];
 
-export class FaultPlanError extends Error {
-  readonly kind = 'fault-plan';
-  /** The offending field, e.g. "faults[0].status", when one is to blame. */
-  readonly field: string | undefined;
-  constructor(message: string, field?: string) {
-    super(message);
-    this.name = 'FaultPlanError';
-    this.field = field;
-  }
-}
-
-const fieldName = (path: readonly PropertyKey[]): string =>
-  path.reduce<string>((acc, p) => (typeof p === 'number' ? `${acc}[${p}]` : acc ? `${acc}.${String(p)}` : String(p)), '');
+export { FaultPlanError };
 
 /** Validates a plan; throws FaultPlanError naming the first offending field. */
 export function parseFaultPlan(input: unknown, source = 'fault plan'): ResolvedFaultPlan {
-  const result = faultPlanSchema.safeParse(input);
-  if (result.success) return result.data;
-  const issue = result.error.issues[0]!;
-  let path: PropertyKey[] = [...issue.path];
-  if (issue.code === 'unrecognized_keys' && issue.keys.length > 0) path = [...path, issue.keys[0]!];
-  const field = fieldName(path);
-  const message =
-    issue.code === 'unrecognized_keys' ? `unknown field (known: ${knownKeys(issue.path)})` : issue.message;
-  throw new FaultPlanError(`${source}: ${field || '(plan)'}: ${message}`, field || undefined);
+  return parsePlan(faultPlanSchema, input, source, knownKeys);
 }
 
 function knownKeys(path: readonly PropertyKey[]): string {
@@ -120,23 +99,11 @@ function knownKeys(path: readonly PropertyKey[]): string {
 
 /** Reads a faults file, YAML or JSON. Throws FaultPlanError. */
 export function readFaultPlanFile(path: string): ResolvedFaultPlan {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new FaultPlanError(`cannot read faults file ${path}: ${(err as Error).message}`);
-  }
-  return parseFaultPlanText(text, path);
+  return parseFaultPlanText(readPlanFile(path), path);
 }
 
 export function parseFaultPlanText(text: string, source: string): ResolvedFaultPlan {
-  let raw: unknown;
-  try {
-    raw = text.trim() === '' ? {} : parseYaml(text);
-  } catch (err) {
-    throw new FaultPlanError(`${source}: not valid YAML or JSON: ${(err as Error).message.split('\n')[0]}`);
-  }
-  return parseFaultPlan(raw ?? {}, source);
+  return parseFaultPlan(decodePlanText(text, source), source);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -10,9 +10,8 @@
  * match. `refuse` works at the connection level: sockets are reset (ECONNRESET) or the listener is
  * closed (ECONNREFUSED) for a period or a number of connections.
  */
-import { readFileSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { FaultPlanError, decodePlanText, parsePlan, readPlanFile } from '../../faultPlan.ts';
 
 export const FAULT_VERBS = ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete', 'deletecollection', 'read', 'write', '*'] as const;
 export type FaultVerb = (typeof FAULT_VERBS)[number];
@@ -82,46 +81,16 @@ export type SandboxFault = z.input<typeof faultSchema>;
 export type ResolvedSandboxFaults = z.output<typeof sandboxFaultsSchema>;
 type ResolvedFault = ResolvedSandboxFaults['faults'][number];
 
-export class FaultPlanError extends Error {
-  readonly kind = 'fault-plan';
-  readonly field: string | undefined;
-  constructor(message: string, field?: string) {
-    super(message);
-    this.name = 'FaultPlanError';
-    this.field = field;
-  }
-}
-
-const fieldName = (path: readonly PropertyKey[]): string =>
-  path.reduce<string>((acc, p) => (typeof p === 'number' ? `${acc}[${p}]` : acc ? `${acc}.${String(p)}` : String(p)), '');
+export { FaultPlanError };
 
 /** Validates a plan; throws FaultPlanError naming the first offending field. */
 export function parseSandboxFaults(input: unknown, source = 'sandbox faults'): ResolvedSandboxFaults {
-  const result = sandboxFaultsSchema.safeParse(input ?? {});
-  if (result.success) return result.data;
-  const issue = result.error.issues[0]!;
-  let path: PropertyKey[] = [...issue.path];
-  if (issue.code === 'unrecognized_keys' && issue.keys.length > 0) path = [...path, issue.keys[0]!];
-  const field = fieldName(path);
-  const message = issue.code === 'unrecognized_keys' ? 'unknown field' : issue.message;
-  throw new FaultPlanError(`${source}: ${field || '(plan)'}: ${message}`, field || undefined);
+  return parsePlan(sandboxFaultsSchema, input, source);
 }
 
 /** Reads a faults file (YAML or JSON). Throws FaultPlanError. */
 export function readSandboxFaultsFile(path: string): ResolvedSandboxFaults {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new FaultPlanError(`cannot read faults file ${path}: ${(err as Error).message}`);
-  }
-  let raw: unknown;
-  try {
-    raw = text.trim() === '' ? {} : parseYaml(text);
-  } catch (err) {
-    throw new FaultPlanError(`${path}: not valid YAML or JSON: ${(err as Error).message.split('\n')[0]}`);
-  }
-  return parseSandboxFaults(raw, path);
+  return parseSandboxFaults(decodePlanText(readPlanFile(path), path), path);
 }
 
 export interface FaultRequest {

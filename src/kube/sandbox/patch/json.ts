@@ -4,6 +4,7 @@
  */
 import { PatchError } from './errors.ts';
 import { clone, deepEqual, isObject, type Json, type JsonObject } from '../types.ts';
+import { setOwn } from './own.ts';
 
 export interface JsonPatchOperation {
   op: 'add' | 'remove' | 'replace' | 'move' | 'copy' | 'test';
@@ -75,7 +76,7 @@ function add(doc: Json, path: string, value: Json, op = 'add'): Json {
   if (tokens.length === 0) return value;
   const { parent, key } = resolveParent(doc, tokens, op, path);
   if (Array.isArray(parent)) parent.splice(arrayIndex(key, parent.length, true, path), 0, value);
-  else parent[key] = value;
+  else setOwn(parent, key, value);
   return doc;
 }
 
@@ -100,7 +101,7 @@ function replace(doc: Json, path: string, value: Json): Json {
     parent[arrayIndex(key, parent.length, false, path)] = value;
   } else {
     if (!Object.hasOwn(parent, key)) throw new PatchError('apply', `replace operation does not apply: doc is missing key: ${path}: missing value`);
-    parent[key] = value;
+    setOwn(parent, key, value);
   }
   return doc;
 }

@@ -4,13 +4,14 @@
  */
 import { PatchError } from './errors.ts';
 import { clone, isObject, type Json, type JsonObject } from '../types.ts';
+import { setOwn } from './own.ts';
 
 export function mergePatch(target: Json | undefined, patch: Json): Json {
   if (!isObject(patch)) return clone(patch);
   const out: JsonObject = isObject(target) ? { ...target } : {};
   for (const [k, v] of Object.entries(patch)) {
     if (v === null) delete out[k];
-    else out[k] = mergePatch(out[k], v);
+    else setOwn(out, k, mergePatch(out[k], v));
   }
   return out;
 }

@@ -12,6 +12,7 @@
  */
 import { PatchError } from './errors.ts';
 import { clone, deepEqual, isObject, type Json, type JsonObject } from '../types.ts';
+import { setOwn } from './own.ts';
 
 export interface StrategicSchema {
   /** Schemas of named fields of an object. */
@@ -60,7 +61,7 @@ function mergeMap(original: JsonObject, patch: JsonObject, schema: StrategicSche
       const cur = result[field];
       if (Array.isArray(cur)) {
         const kept = cur.filter((x) => !v.some((d) => deepEqual(d, x)));
-        if (kept.length) result[field] = kept;
+        if (kept.length) setOwn(result, field, kept);
         else delete result[field];
       }
       continue;
@@ -78,11 +79,11 @@ function mergeMap(original: JsonObject, patch: JsonObject, schema: StrategicSche
     const child = schema?.fields?.[k];
     const cur = result[k];
     if (isObject(v)) {
-      result[k] = mergeMap(isObject(cur) ? cur : {}, v, child);
+      setOwn(result, k, mergeMap(isObject(cur) ? cur : {}, v, child));
     } else if (Array.isArray(v)) {
-      result[k] = mergeList(Array.isArray(cur) ? cur : [], v, child);
+      setOwn(result, k, mergeList(Array.isArray(cur) ? cur : [], v, child));
     } else {
-      result[k] = v;
+      setOwn(result, k, v);
     }
   }
   for (const [field, order] of orders) {
@@ -125,7 +126,7 @@ function mergeList(original: Json[], patch: Json[], schema: StrategicSchema | un
 
 function stripDirectives(o: JsonObject): JsonObject {
   const out: JsonObject = {};
-  for (const [k, v] of Object.entries(o)) if (!k.startsWith('$')) out[k] = clone(v);
+  for (const [k, v] of Object.entries(o)) if (!k.startsWith('$')) setOwn(out, k, clone(v));
   return out;
 }
 

@@ -1,0 +1,36 @@
+import { once } from 'node:events';
+import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
+import { UsageError } from './command.ts';
+
+/** Strict parseArgs for a subcommand's own flags; bad input becomes a UsageError (exit 2). */
+export function parseFlags<T extends ParseArgsOptionsConfig>(argv: string[], options: T) {
+  try {
+    return parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals: false }).values;
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
+export function wholeNumberFlag(flag: string, value: string | undefined, fallback: number, max: number): number {
+  if (value === undefined) return fallback;
+  if (!/^\d+$/.test(value.trim()) || Number(value) > max) throw new UsageError(`${flag}: expected a whole number from 0 to ${max}, got "${value}"`);
+  return Number(value);
+}
+
+export function hostFlag(value: string | undefined): string {
+  const host = value ?? '127.0.0.1';
+  if (host.trim() === '') throw new UsageError('--host: expected an address such as 127.0.0.1');
+  return host;
+}
+
+/** A listen failure the user can fix (port taken, no permission) as a UsageError; others rethrown. */
+export function listenError(err: unknown, host: string, port: number): never {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') throw new UsageError(`cannot listen on ${host}:${port}: ${code}`);
+  throw err;
+}
+
+/** Serves until the command's signal aborts (SIGTERM or SIGINT). */
+export async function untilAborted(signal: AbortSignal): Promise<void> {
+  if (!signal.aborted) await once(signal, 'abort');
+}
