@@ -12,7 +12,7 @@ interface Timer {
 export class FakeClock implements Clock {
   private time: number;
   private timers: Timer[] = [];
-  constructor(start = 1_700_000_000_000) {
+  constructor(start = Date.parse('2025-05-01T12:00:00Z')) {
     this.time = start;
   }
   now(): number {

@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { sandboxCommand } from '../../src/cli/sandbox.ts';
 import { UsageError } from '../../src/cli/command.ts';
 import { FaultPlanError, parseSandboxFaults, startSandbox, type Sandbox } from '../../src/kube/sandbox/index.ts';
-import { FakeClock, flush } from '../helpers/sandboxClock.ts';
+import { FakeClock, flush } from '../helpers/fakeClock.ts';
 
 let sandbox: Sandbox | undefined;
 afterEach(async () => {

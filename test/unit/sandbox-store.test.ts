@@ -6,7 +6,7 @@ import { ApiError } from '../../src/kube/sandbox/status.ts';
 import { Store } from '../../src/kube/sandbox/store.ts';
 import type { JsonObject, KubeObject } from '../../src/kube/sandbox/types.ts';
 import { WatchHub, type WatchEvent, type WatchSpec } from '../../src/kube/sandbox/watchHub.ts';
-import { FakeClock } from '../helpers/sandboxClock.ts';
+import { FakeClock } from '../helpers/fakeClock.ts';
 
 function setup(opts: { historyLimit?: number; nodes?: string[]; bookmarkIntervalMs?: number } = {}) {
   const clock = new FakeClock();
@@ -180,7 +180,7 @@ describe('watch', () => {
     expect(s.events[0]!.object).toEqual({ kind: 'Node', apiVersion: 'v1', metadata: { resourceVersion: '102' } });
     expect(s.events[2]!.object).toEqual({ kind: 'Node', apiVersion: 'v1', metadata: { resourceVersion: '103' } });
     h.close();
-    expect(clock.pending).toBe(0);
+    expect(clock.pending()).toBe(0);
   });
 
   it('sendInitialEvents ends the initial state with an annotated bookmark', () => {
