@@ -42,6 +42,8 @@ export async function runAgent(deps: AgentDeps): Promise<void> {
   const stop = () => work.abort();
   deps.signal.addEventListener('abort', stop, { once: true });
   const signal = work.signal;
+  // A patch in flight at shutdown is not cut off with the rest: it has the grace period to finish.
+  const writes = new AbortController();
 
   metrics.pollPeriod.set(config.poll.period / 1000);
   const syncer = new NodeSyncer({
@@ -55,6 +57,7 @@ export async function runAgent(deps: AgentDeps): Promise<void> {
     dryRun: config.dryRun,
     events: config.kube.events,
     signal,
+    writeSignal: writes.signal,
   });
 
   let lastPollActivity = clock.now();
@@ -72,8 +75,12 @@ export async function runAgent(deps: AgentDeps): Promise<void> {
   };
   const onError = (err: unknown) => {
     lastPollActivity = clock.now();
-    const e = err as Error & { kind?: string; status?: number; endpoint?: string };
-    logger.warn({ err: { kind: e.kind, status: e.status, endpoint: e.endpoint, message: e.message } }, 'IMDS poll failed; labels stay as they are');
+    // Context, not payloads: the error message quotes at most a short snippet of a body.
+    const e = err as Error & { kind?: string; status?: number; code?: string; endpoint?: string; attempts?: number };
+    logger.warn(
+      { err: { kind: e.kind, endpoint: e.endpoint, status: e.status, code: e.code, attempts: e.attempts, message: e.message } },
+      'IMDS poll failed; labels stay as they are',
+    );
   };
 
   // Liveness: the poll loop must report within a few periods plus the retry budget, and a
@@ -132,6 +139,7 @@ export async function runAgent(deps: AgentDeps): Promise<void> {
   const grace = new AbortController();
   await Promise.race([syncer.idle(), clock.sleep(SHUTDOWN_GRACE_MS, grace.signal).catch(() => undefined)]);
   grace.abort();
+  writes.abort();
   await Promise.allSettled(loops);
   await server.close();
   deps.signal.removeEventListener('abort', stop);

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { parseDuration } from './duration.ts';
 
 /** A duration written as "60s"/"500ms" or as a number of milliseconds; always milliseconds inside. */

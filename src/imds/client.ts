@@ -156,12 +156,12 @@ export class ImdsClient {
     } catch (error) {
       const e = error instanceof ImdsError ? error : new ImdsError({ kind: 'network', endpoint, message: String(error), cause: error });
       code = e.status !== undefined ? String(e.status) : e.code;
-      if (e.kind === 'timeout') metrics?.imdsTimeouts.inc({ endpoint });
+      if (e.kind === 'timeout') metrics?.imdsTimeouts.inc({ imds_endpoint: endpoint });
       throw e;
     } finally {
-      metrics?.imdsRequestDuration.observe({ endpoint, code: code! }, (performance.now() - started) / 1000);
-      metrics?.imdsRequests.inc({ endpoint, code: code! });
-      if (code! === '429') metrics?.imdsThrottled.inc({ endpoint });
+      metrics?.imdsRequestDuration.observe({ imds_endpoint: endpoint, code: code! }, (performance.now() - started) / 1000);
+      metrics?.imdsRequests.inc({ imds_endpoint: endpoint, code: code! });
+      if (code! === '429') metrics?.imdsThrottled.inc({ imds_endpoint: endpoint });
     }
   }
 
@@ -200,7 +200,9 @@ export class ImdsClient {
     try {
       return JSON.parse(text) as unknown;
     } catch (error) {
-      throw new ImdsError({ kind: 'schema', endpoint, message: `IMDS ${endpoint}: body is not JSON: ${snippet(text)}`, cause: error });
+      // No quote of the body, nor JSON.parse's message (which quotes it too): a cut or garbled
+      // instance document holds tag values, and this message reaches the logs at warn.
+      throw new ImdsError({ kind: 'schema', endpoint, message: `IMDS ${endpoint}: body is not JSON (${res.body.length} bytes, cut short or garbled)`, cause: error });
     }
   }
 
@@ -237,7 +239,7 @@ export class ImdsClient {
     else if (error instanceof ImdsError) e = error;
     else e = new ImdsError({ kind: 'network', endpoint, message: `IMDS ${endpoint}: ${String(error)}`, cause: error });
     if (e.kind !== 'aborted') {
-      this.#options.metrics?.imdsErrors.inc({ endpoint, class: e.retryable ? 'retryable' : 'fatal', code: e.code });
+      this.#options.metrics?.imdsErrors.inc({ imds_endpoint: endpoint, class: e.retryable ? 'retryable' : 'fatal', code: e.code });
     }
     return e;
   }

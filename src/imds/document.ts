@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * The instance document as the product understands it. IMDS sends every primitive as a string

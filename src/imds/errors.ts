@@ -12,8 +12,10 @@
 export type ImdsErrorKind = 'http' | 'timeout' | 'network' | 'too-large' | 'schema' | 'redirect' | 'aborted';
 
 /**
- * The fixed set of IMDS endpoints, used as the `endpoint` metric label: bounded on purpose.
- * 'scheduler' names the shared rate limiter, for an abort while waiting for a token.
+ * The fixed set of IMDS endpoints, used as the `imds_endpoint` metric label: bounded on purpose.
+ * 'scheduler' names the shared rate limiter in the error of an abort while waiting for a token;
+ * it never reaches a metric (the client re-labels that abort with the endpoint it was calling,
+ * and aborts are not counted as errors).
  */
 export type ImdsEndpoint = 'instance' | 'scheduledevents' | 'attested' | 'versions' | 'scheduler';
 
@@ -64,6 +66,8 @@ export class ImdsError extends Error {
   readonly endpoint: ImdsEndpoint;
   readonly code: string;
   readonly retryAfterMs: number | undefined;
+  /** Attempts the call made before giving up with this error; set by fetchWithRetry, for logs. */
+  attempts: number | undefined;
 
   constructor(options: ImdsErrorOptions) {
     super(options.message, options.cause === undefined ? undefined : { cause: options.cause });

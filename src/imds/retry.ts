@@ -73,9 +73,14 @@ export async function fetchWithRetry<T>(
   if (signal?.aborted) throw abortedError(endpoint, signal);
   const start = clock.now();
   let retries = 0;
+  let attempts = 0;
+  const attempt = (n: number) => {
+    attempts = n;
+    return raceAbort(fn(signal, n), signal);
+  };
 
   try {
-    return await pRetry((attempt) => raceAbort(fn(signal, attempt), signal), {
+    return await pRetry(attempt, {
       retries: Number.POSITIVE_INFINITY, // bounded by budgetMs below
       minTimeout: 0, // waits happen in shouldRetry, on the injected clock
       signal,
@@ -98,7 +103,7 @@ export async function fetchWithRetry<T>(
         );
         await clock.sleep(wait, signal);
         retries++;
-        metrics?.imdsRetries.inc({ endpoint });
+        metrics?.imdsRetries.inc({ imds_endpoint: endpoint });
         return true;
       },
     });
@@ -106,6 +111,7 @@ export async function fetchWithRetry<T>(
     if (signal?.aborted) {
       throw error instanceof ImdsError && error.kind === 'aborted' ? error : abortedError(endpoint, signal);
     }
+    if (error instanceof ImdsError) error.attempts = attempts;
     throw error;
   }
 }

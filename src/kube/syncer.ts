@@ -6,6 +6,7 @@ import type { Metrics } from '../observability/metrics.ts';
 import { KubeError } from './errors.ts';
 import { createEventLimiter } from './eventLimiter.ts';
 import type { NodeClient } from './nodeClient.ts';
+import { readOwnership } from './ownership.ts';
 import { describeChanges, reconcile, type ReconcilePolicy, type ReconcileResult } from './reconcile.ts';
 import type { NodeMeta } from './types.ts';
 
@@ -20,6 +21,11 @@ export interface SyncerOptions {
   dryRun: boolean;
   events: boolean;
   signal: AbortSignal;
+  /**
+   * Aborts a write in flight; defaults to `signal`. The agent passes one that outlives `signal`
+   * by the shutdown grace, so a patch already sent when shutdown starts is allowed to finish.
+   */
+  writeSignal?: AbortSignal;
   backoff?: BackoffPolicy;
 }
 
@@ -101,21 +107,28 @@ export class NodeSyncer {
         return 'waiting';
       }
       const result = reconcile(desired, node, this.o.policy);
-      metrics?.managedLabels.set(result.ownedLabels.length);
-      metrics?.managedAnnotations.set(result.ownedAnnotations.length);
+      // What the node holds now (its ownership record), not what it will hold once the patch
+      // lands: a node whose patches fail must show up as having no labels of ours.
+      const current = readOwnership(node.annotations, this.o.policy.ownershipKeys);
+      metrics?.managedLabels.set(current.labels.size);
+      metrics?.managedAnnotations.set(current.annotations.size);
       if (result.refused.length) logger.warn({ keys: result.refused }, 'left keys alone: outside the agent\'s prefixes or set by another writer');
       if (!result.patch) {
         this.done('unchanged');
         return 'unchanged';
       }
       if (this.o.dryRun) {
-        logger.info({ dryRun: true, changes: changeSummary(result), patch: result.patch }, `dry run: would ${describeChanges(result) || 'update ownership record'}`);
+        // Keys at info; the patch, which carries values (tag values among them), at debug only.
+        logger.info({ dryRun: true, changes: changeSummary(result) }, `dry run: would ${describeChanges(result) || 'update ownership record'}`);
+        logger.debug({ dryRun: true, patch: result.patch }, 'dry run: the patch that would be sent');
         this.done('dry_run');
         return 'dry_run';
       }
       try {
-        const updated = await this.o.client.patch(node.name, result.patch, this.o.signal);
+        const updated = await this.o.client.patch(node.name, result.patch, this.o.writeSignal ?? this.o.signal);
         metrics?.nodePatches.inc({ result: 'success' });
+        metrics?.managedLabels.set(result.ownedLabels.length);
+        metrics?.managedAnnotations.set(result.ownedAnnotations.length);
         countChanges(metrics, result);
         this.observed = updated;
         logger.info({ node: node.name, changes: changeSummary(result) }, 'applied label changes');
@@ -131,14 +144,20 @@ export class NodeSyncer {
           return 'waiting';
         }
         if (!error.retryable) {
-          logger.error({ err: { kind: error.kind, status: error.status, message: error.message } }, 'node patch refused; waiting for the next change or resync');
+          logger.error(
+            { node: node.name, err: { kind: error.kind, status: error.status, message: error.message }, attempt: attempt + 1 },
+            'node patch refused; waiting for the next change or resync',
+          );
           break;
         }
         // A conflict means our view is stale: read the node again and recompute at once.
         if (error.kind === 'conflict') await this.refresh();
         else {
           const delay = backoffDelay(attempt, this.o.backoff ?? { baseMs: 200, capMs: 30_000 }, this.o.random, error.retryAfterMs);
-          logger.warn({ err: { kind: error.kind, status: error.status }, attempt: attempt + 1, retryInMs: Math.round(delay) }, 'node patch failed; retrying');
+          logger.warn(
+            { node: node.name, err: { kind: error.kind, status: error.status, message: error.message }, attempt: attempt + 1, retryInMs: Math.round(delay) },
+            'node patch failed; retrying',
+          );
           await this.o.clock.sleep(delay, this.o.signal).catch(() => undefined);
         }
       }

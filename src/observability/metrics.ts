@@ -12,8 +12,10 @@ export interface MetricsOptions {
 }
 
 /**
- * Every metric the agent exposes, in its own registry. Label values are bounded: endpoints are
- * a fixed set of IMDS paths, codes are HTTP statuses or a few error names; never a node name.
+ * Every metric the agent exposes, in its own registry. Label values are bounded: IMDS endpoints
+ * are a fixed set of names, codes are HTTP statuses or a few error names; never a node name.
+ * The IMDS endpoint label is `imds_endpoint`, not `endpoint`: prometheus-operator sets an
+ * `endpoint` target label (the port name) and would rename ours to `exported_endpoint`.
  */
 export function createMetrics(options: MetricsOptions) {
   const registry = new Registry();
@@ -24,39 +26,39 @@ export function createMetrics(options: MetricsOptions) {
     registry,
     imdsRequestDuration: new Histogram({
       name: n('imds_request_duration_seconds'),
-      help: 'Latency of IMDS requests, by endpoint and HTTP status code (or error name when no status came back).',
-      labelNames: ['endpoint', 'code'] as const,
+      help: 'Latency of IMDS requests, by IMDS endpoint and HTTP status code (or error name when no status came back).',
+      labelNames: ['imds_endpoint', 'code'] as const,
       buckets: IMDS_LATENCY_BUCKETS,
       registers: r,
     }),
     imdsRequests: new Counter({
       name: n('imds_requests_total'),
-      help: 'IMDS requests, by endpoint and HTTP status code (or error name when no status came back).',
-      labelNames: ['endpoint', 'code'] as const,
+      help: 'IMDS requests, by IMDS endpoint and HTTP status code (or error name when no status came back).',
+      labelNames: ['imds_endpoint', 'code'] as const,
       registers: r,
     }),
     imdsErrors: new Counter({
       name: n('imds_errors_total'),
-      help: 'Failed IMDS requests, by endpoint, error class (retryable or fatal) and code.',
-      labelNames: ['endpoint', 'class', 'code'] as const,
+      help: 'Failed IMDS requests, by IMDS endpoint, error class (retryable or fatal) and code.',
+      labelNames: ['imds_endpoint', 'class', 'code'] as const,
       registers: r,
     }),
     imdsThrottled: new Counter({
       name: n('imds_throttled_total'),
       help: 'IMDS answers with HTTP 429 (more than 5 requests per second from this VM).',
-      labelNames: ['endpoint'] as const,
+      labelNames: ['imds_endpoint'] as const,
       registers: r,
     }),
     imdsRetries: new Counter({
       name: n('imds_retries_total'),
       help: 'IMDS requests retried after a retryable error.',
-      labelNames: ['endpoint'] as const,
+      labelNames: ['imds_endpoint'] as const,
       registers: r,
     }),
     imdsTimeouts: new Counter({
       name: n('imds_timeouts_total'),
       help: 'IMDS requests that hit the connect or total timeout.',
-      labelNames: ['endpoint'] as const,
+      labelNames: ['imds_endpoint'] as const,
       registers: r,
     }),
     imdsApiVersionFallbacks: new Counter({

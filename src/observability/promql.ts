@@ -61,17 +61,17 @@ export const stale = (sel: string, periods: number) =>
  * `or ... * 0` makes the ratio 0, not absent, for a target that made requests without errors.
  */
 export const imdsErrorRatio = (sel: string, window: string) =>
-  `(sum without (endpoint, class, code) (rate(${m('imds_errors_total', sel, 'code!="429"')}[${window}])) or ${requestRate(sel, window)} * 0) / ${requestRate(sel, window)}`;
+  `(sum without (imds_endpoint, class, code) (rate(${m('imds_errors_total', sel, 'code!="429"')}[${window}])) or ${requestRate(sel, window)} * 0) / ${requestRate(sel, window)}`;
 
 /** Share of IMDS requests answered with 429, per target. */
 export const throttledRatio = (sel: string, window: string) =>
-  `(sum without (endpoint) (rate(${m('imds_throttled_total', sel)}[${window}])) or ${requestRate(sel, window)} * 0) / ${requestRate(sel, window)}`;
+  `(sum without (imds_endpoint) (rate(${m('imds_throttled_total', sel)}[${window}])) or ${requestRate(sel, window)} * 0) / ${requestRate(sel, window)}`;
 
 /** Share of node patches that failed (not counting conflicts, which are retried), per target. */
 export const patchErrorRatio = (sel: string, window: string) =>
   `sum without (result) (rate(${m('node_patches_total', sel, 'result="error"')}[${window}])) / sum without (result) (rate(${m('node_patches_total', sel)}[${window}]))`;
 
-const requestRate = (sel: string, window: string) => `sum without (endpoint, code) (rate(${m('imds_requests_total', sel)}[${window}]))`;
+const requestRate = (sel: string, window: string) => `sum without (imds_endpoint, code) (rate(${m('imds_requests_total', sel)}[${window}]))`;
 
 /** `up` without its metric name, so it merges with the other per-target results in a table. */
 export const upByTarget = (sel: string) => `max without () (up{${sel}})`;

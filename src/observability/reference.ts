@@ -24,8 +24,10 @@ export interface MetricReference {
 
 /** What each label means; every label of every metric must be here. */
 export const LABEL_DOCS: Readonly<Record<string, string>> = {
-  endpoint: 'IMDS endpoint, from a fixed set of names (for example `instance`, `versions`; `scheduler` for a call aborted while it waited for the rate limiter).',
-  code: 'HTTP status code (`200`, `404`, `429`, `500`, ...), or the error kind when no status came back (for example `timeout`, `network`, `schema`, `too_large`, `aborted`).',
+  imds_endpoint:
+    'IMDS endpoint the request was for, from a fixed set of names: `instance` (`/metadata/instance`, the only one the agent polls); the client names its other IMDS resources `versions`, `scheduledevents` and `attested`.',
+  code:
+    'On the IMDS metrics: the HTTP status IMDS answered (`200`, `400`, `404`, `410`, `429`, `500`, ...), or why no answer came back: `timeout` (no complete answer within the request timeout), `connect_timeout` (no connection within the connect timeout), `reset` (connection reset, or closed before the end of the body), `refused` (connection refused), `unreachable` (host or network unreachable), `network` (another socket error), `aborted` (the agent was stopping; on `imds_requests_total` and the latency histogram only, never counted as an error). `imds_errors_total` also has `schema` (an answer that is not JSON or not an instance document) and `too_large` (a body over the size cap; `imds_requests_total` counts it under its HTTP status). On `kube_requests_total`: the HTTP status, or `network`, `aborted` or `other` when none came back.',
   class: '`retryable` (the client retries the request with backoff) or `fatal` (it does not).',
   to_version: 'IMDS api-version the client fell back to.',
   result: 'Outcome; the values are listed in the metric\'s description.',
@@ -147,9 +149,9 @@ export function renderMetricsDoc(refs: MetricReference[]): string {
     '| `job` | The scrape job. The alerts select `job=~".*imds-labeler.*"` by default; the chart\'s monitors set it from the pod label `app.kubernetes.io/name` (`imds-labeler`). |',
     '| `namespace`, `pod`, `instance` | Kubernetes service discovery (added by PodMonitor and ServiceMonitor). |',
     '| `node` | The node the agent runs on, from `__meta_kubernetes_pod_node_name`. Needed for per-node panels, the `node` variable and alert text; without it those show the pod instead. |',
-    '| `cluster` | Optional: one value per cluster, for a Prometheus (or Thanos, Mimir) that holds several clusters. Usually an external label; the chart can also set it. |',
+    '| `cluster` | Optional: one value per cluster, for a Prometheus (or Thanos, Mimir) that holds several clusters. Usually an external label; the chart\'s monitors set it from `metrics.clusterLabel`. |',
     '',
-    "The `endpoint` label of the IMDS metrics collides with the `endpoint` target label that prometheus-operator adds (the port name). Unless the monitor drops that target label, Prometheus renames the agent's label to `exported_endpoint` and the per-endpoint panels lose their split. A PodMonitor or ServiceMonitor for the agent needs these relabelings:",
+    "prometheus-operator also adds `endpoint` (the port name, `metrics`), `container` and `service`; the agent's own labels never collide with them (the IMDS endpoint label is `imds_endpoint`). The chart's PodMonitor and ServiceMonitor carry these relabelings; a monitor of your own needs the same:",
     '',
     '```yaml',
     'podMetricsEndpoints:       # endpoints: for a ServiceMonitor',
@@ -158,9 +160,7 @@ export function renderMetricsDoc(refs: MetricReference[]): string {
     '      - action: replace',
     '        sourceLabels: [__meta_kubernetes_pod_node_name]',
     '        targetLabel: node',
-    '      - action: labeldrop',
-    '        regex: endpoint',
-    '      # only when a cluster name is configured:',
+    '      # only when a cluster name is configured (the chart: metrics.clusterLabel):',
     '      - action: replace',
     '        targetLabel: cluster',
     '        replacement: my-cluster',

@@ -73,7 +73,7 @@ export const MATRIX: Case[] = [
   },
   {
     name: 'pod monitor on',
-    values: { metrics: { podMonitor: { enabled: true, relabelings: [{ action: 'labeldrop', regex: 'pod' }] }, service: { enabled: true } } },
+    values: { metrics: { clusterLabel: 'prod-westeurope', podMonitor: { enabled: true, relabelings: [{ action: 'labeldrop', regex: 'pod' }] }, service: { enabled: true } } },
     apiVersions: [VAP_API],
   },
   {

@@ -179,7 +179,8 @@ describe('helm template across the values matrix', () => {
     for (const [k, v] of Object.entries(selector)) expect(svc.metadata.labels?.[k]).toBe(v);
     expect(at(sm, 'spec', 'sampleLimit')).toBe(500);
     expect(at(sm, 'spec', 'endpoints', 0)).toMatchObject({ port: 'metrics', path: '/metrics', interval: '1m', scrapeTimeout: '10s' });
-    expect(at(sm, 'spec', 'endpoints', 0, 'relabelings', 0)).toEqual({ sourceLabels: ['__meta_kubernetes_pod_node_name'], targetLabel: 'node', action: 'replace' });
+    // No metrics.clusterLabel: the node relabeling only, no `cluster` target label.
+    expect(at(sm, 'spec', 'endpoints', 0, 'relabelings')).toEqual([{ sourceLabels: ['__meta_kubernetes_pod_node_name'], targetLabel: 'node', action: 'replace' }]);
   });
 
   it('prometheus rule: the groups of files/alerts.yaml, unchanged', () => {
@@ -199,13 +200,14 @@ describe('helm template across the values matrix', () => {
     expect(JSON.parse(data['imds-labeler-fleet.json']!)).toEqual(file);
   });
 
-  it('pod monitor: selects the agent pods by their labels, with extra relabelings after the node one', () => {
+  it('pod monitor: selects the agent pods by their labels, with extra relabelings after the node and cluster ones', () => {
     const objects = get('pod monitor on');
     const pm = find(objects, 'PodMonitor');
     expect(at(pm, 'spec', 'selector', 'matchLabels')).toEqual(at(daemonSet(objects), 'spec', 'selector', 'matchLabels'));
     expect(at(pm, 'spec', 'podMetricsEndpoints', 0, 'port')).toBe('metrics');
     expect(at(pm, 'spec', 'podMetricsEndpoints', 0, 'relabelings')).toEqual([
       { sourceLabels: ['__meta_kubernetes_pod_node_name'], targetLabel: 'node', action: 'replace' },
+      { targetLabel: 'cluster', replacement: 'prod-westeurope', action: 'replace' },
       { action: 'labeldrop', regex: 'pod' },
     ]);
     expect(findAll(objects, 'ServiceMonitor')).toEqual([]);

@@ -67,8 +67,14 @@ describe('agent end to end (real process, emulator, sandbox)', () => {
     expect(labels()['team.example.com/owner']).toBe('payments');
     expect(labels()['kubernetes.io/hostname']).toBe(NODE);
     expect(sandbox.getNode(NODE)!.metadata.annotations!['imds-labeler.io/tags']).toBe('[{"name":"baz","value":"bash"},{"name":"foo","value":"bar"}]');
-    const events = sandbox.listEvents() as { reason?: string; message?: string; involvedObject?: { kind?: string; name?: string } }[];
-    const updated = events.filter((e) => e.reason === 'LabelsUpdated' && e.involvedObject?.name === NODE);
+    type Event = { reason?: string; message?: string; involvedObject?: { kind?: string; name?: string } };
+    // The event is sent after the patch, without holding up the loop.
+    const updated = await eventually(
+      () => (sandbox.listEvents() as Event[]).filter((e) => e.reason === 'LabelsUpdated' && e.involvedObject?.name === NODE),
+      (events) => events.length > 0,
+      10_000,
+      'LabelsUpdated event',
+    );
     expect(updated).toHaveLength(1);
     expect(updated[0]!.involvedObject!.kind).toBe('Node');
     expect(updated[0]!.message).toContain('added labels imds-labeler.io/environment');

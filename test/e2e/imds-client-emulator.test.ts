@@ -65,7 +65,7 @@ describe('ImdsClient against the emulator', () => {
     expect(document.compute.vmSize).toBe(fixtureVmSize());
     expect(document.network).toBeDefined();
     expect(imds.requests()).toEqual({ total: 1, byPath: { [INSTANCE]: 1 } });
-    expect(await metric(metrics.imdsRequests, { endpoint: 'instance', code: '200' })).toBe(1);
+    expect(await metric(metrics.imdsRequests, { imds_endpoint: 'instance', code: '200' })).toBe(1);
   });
 
   it.each<{ status: number; retryable: boolean }>([
@@ -83,7 +83,7 @@ describe('ImdsClient against the emulator', () => {
     expect(error.status).toBe(status);
     expect(error.retryable).toBe(retryable);
     expect(imds.requests().total).toBe(1);
-    expect(await metric(metrics.imdsErrors, { endpoint: 'instance', class: retryable ? 'retryable' : 'fatal', code: String(status) })).toBe(1);
+    expect(await metric(metrics.imdsErrors, { imds_endpoint: 'instance', class: retryable ? 'retryable' : 'fatal', code: String(status) })).toBe(1);
     expect(await metric(metrics.imdsThrottled)).toBe(status === 429 ? 1 : 0);
     // The fault is used up: the next call reads the document.
     await expect(client.fetchInstance()).resolves.toBeDefined();
@@ -178,7 +178,7 @@ describe('misbehaving IMDS (or something in its place)', () => {
     expect(error.code).toBe(code);
     expect(error.retryable).toBe(retryable);
     expect(imds.requests().total).toBe(1);
-    expect(await metric(metrics.imdsErrors, { endpoint: 'instance', class: retryable ? 'retryable' : 'fatal', code })).toBe(1);
+    expect(await metric(metrics.imdsErrors, { imds_endpoint: 'instance', class: retryable ? 'retryable' : 'fatal', code })).toBe(1);
   });
 });
 
@@ -192,8 +192,8 @@ describe('createImds: retries and the shared rate limit against the emulator', (
     const document = await stack.fetchInstance();
     expect(document.compute.vmSize).toBe(fixtureVmSize());
     expect(imds.requests().total).toBe(4);
-    expect(await metric(metrics.imdsRetries, { endpoint: 'instance' })).toBe(3);
-    expect(await metric(metrics.imdsErrors, { endpoint: 'instance', class: 'retryable' })).toBe(3);
+    expect(await metric(metrics.imdsRetries, { imds_endpoint: 'instance' })).toBe(3);
+    expect(await metric(metrics.imdsErrors, { imds_endpoint: 'instance', class: 'retryable' })).toBe(3);
   });
 
   it('does not retry a 404', async () => {

@@ -138,7 +138,7 @@ describe(`fleet dashboard (${PATH})`, () => {
   it('covers fleet health: latency quantiles, errors, 429s, staleness, patches, labels, memory, CPU, problem table', () => {
     const all = targets.map((t) => t.expr).join('\n');
     for (const q of ['0.5', '0.95', '0.99']) {
-      expect(all).toContain(`histogram_quantile(${q}, sum by (le, endpoint) (rate(imds_labeler_imds_request_duration_seconds_bucket{`);
+      expect(all).toContain(`histogram_quantile(${q}, sum by (le, imds_endpoint) (rate(imds_labeler_imds_request_duration_seconds_bucket{`);
     }
     for (const name of [
       'imds_labeler_imds_errors_total',

@@ -120,8 +120,8 @@ describe('ImdsClient.fetchInstance: the request', () => {
     expect(request!.headers.forwarded).toBeUndefined();
     expect(request!.headers['proxy-authorization']).toBeUndefined();
     expect(tokens()).toBe(1);
-    expect(await metric(metrics.imdsRequests, { endpoint: 'instance', code: '200' })).toBe(1);
-    expect(await metric(metrics.imdsRequestDuration, { endpoint: 'instance', code: '200' })).toBeGreaterThan(0);
+    expect(await metric(metrics.imdsRequests, { imds_endpoint: 'instance', code: '200' })).toBe(1);
+    expect(await metric(metrics.imdsRequestDuration, { imds_endpoint: 'instance', code: '200' })).toBeGreaterThan(0);
     expect(await metric(metrics.imdsErrors)).toBe(0);
     expect(await metric(metrics.imdsLastSuccess)).toBeGreaterThan(1_600_000_000);
   });
@@ -207,7 +207,7 @@ describe('ImdsClient: redirects are errors, never followed', () => {
     expect(error.code).toBe(String(status));
     expect(server.seen).toHaveLength(1);
     expect(elsewhere.seen).toHaveLength(0);
-    expect(await metric(metrics.imdsErrors, { endpoint: 'instance', class: 'fatal', code: String(status) })).toBe(1);
+    expect(await metric(metrics.imdsErrors, { imds_endpoint: 'instance', class: 'fatal', code: String(status) })).toBe(1);
   });
 });
 
@@ -270,9 +270,9 @@ describe('ImdsClient: timeouts and broken connections', () => {
     expect(error.kind).toBe('timeout');
     expect(error.code).toBe('timeout');
     expect(error.retryable).toBe(true);
-    expect(await metric(metrics.imdsTimeouts, { endpoint: 'instance' })).toBe(1);
-    expect(await metric(metrics.imdsRequests, { endpoint: 'instance', code: 'timeout' })).toBe(1);
-    expect(await metric(metrics.imdsErrors, { endpoint: 'instance', class: 'retryable', code: 'timeout' })).toBe(1);
+    expect(await metric(metrics.imdsTimeouts, { imds_endpoint: 'instance' })).toBe(1);
+    expect(await metric(metrics.imdsRequests, { imds_endpoint: 'instance', code: 'timeout' })).toBe(1);
+    expect(await metric(metrics.imdsErrors, { imds_endpoint: 'instance', class: 'retryable', code: 'timeout' })).toBe(1);
   });
 
   it('gives up on a body that stalls half-way (total timeout)', async () => {
@@ -310,7 +310,7 @@ describe('ImdsClient: timeouts and broken connections', () => {
     expect(error.kind).toBe('timeout');
     expect(error.code).toBe('connect_timeout');
     expect(error.retryable).toBe(true);
-    expect(await metric(metrics.imdsTimeouts, { endpoint: 'instance' })).toBe(1);
+    expect(await metric(metrics.imdsTimeouts, { imds_endpoint: 'instance' })).toBe(1);
   });
 
   it('reports a reset connection as retryable', async () => {
@@ -436,9 +436,9 @@ describe('ImdsClient: statuses', () => {
     expect(error.retryable).toBe(retryable);
     expect(error.message).toContain(`status ${status}`);
     expect(server.seen).toHaveLength(1);
-    expect(await metric(metrics.imdsRequests, { endpoint: 'instance', code: String(status) })).toBe(1);
-    expect(await metric(metrics.imdsErrors, { endpoint: 'instance', class: retryable ? 'retryable' : 'fatal', code: String(status) })).toBe(1);
-    expect(await metric(metrics.imdsThrottled, { endpoint: 'instance' })).toBe(status === 429 ? 1 : 0);
+    expect(await metric(metrics.imdsRequests, { imds_endpoint: 'instance', code: String(status) })).toBe(1);
+    expect(await metric(metrics.imdsErrors, { imds_endpoint: 'instance', class: retryable ? 'retryable' : 'fatal', code: String(status) })).toBe(1);
+    expect(await metric(metrics.imdsThrottled, { imds_endpoint: 'instance' })).toBe(status === 429 ? 1 : 0);
   });
 
   it.each<{ header: string; ms: number }>([
@@ -533,8 +533,8 @@ describe('ImdsClient.getJson and getText', () => {
     expect(server.seen.map((s) => s.url)).toEqual(['/metadata/versions', '/metadata/scheduledevents?api-version=2020-07-01']);
     expect(server.seen.every((s) => s.headers.metadata === 'true')).toBe(true);
     expect(tokens()).toBe(2);
-    expect(await metric(metrics.imdsRequests, { endpoint: 'versions', code: '200' })).toBe(1);
-    expect(await metric(metrics.imdsRequests, { endpoint: 'scheduledevents', code: '200' })).toBe(1);
+    expect(await metric(metrics.imdsRequests, { imds_endpoint: 'versions', code: '200' })).toBe(1);
+    expect(await metric(metrics.imdsRequests, { imds_endpoint: 'scheduledevents', code: '200' })).toBe(1);
     expect(await metric(metrics.imdsLastSuccess)).toBe(0); // only instance fetches mark success
   });
 
@@ -555,6 +555,6 @@ describe('ImdsClient.getJson and getText', () => {
     const error = await failure(client.getJson('scheduledevents', '/metadata/scheduledevents', { 'api-version': '2020-07-01' }));
     expect(error.endpoint).toBe('scheduledevents');
     expect(error.retryable).toBe(true);
-    expect(await metric(metrics.imdsErrors, { endpoint: 'scheduledevents', class: 'retryable', code: '500' })).toBe(1);
+    expect(await metric(metrics.imdsErrors, { imds_endpoint: 'scheduledevents', class: 'retryable', code: '500' })).toBe(1);
   });
 });

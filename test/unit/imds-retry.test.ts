@@ -37,7 +37,7 @@ async function run(script: Step[], overrides: Partial<RetryOptions> = {}, stepMs
   );
   for (let t = 0; t <= maxMs && !outcome; t += stepMs) await clock.advance(stepMs);
   await flush();
-  const retries = (await metrics.imdsRetries.get()).values.find((v) => v.labels.endpoint === 'instance')?.value ?? 0;
+  const retries = (await metrics.imdsRetries.get()).values.find((v) => v.labels.imds_endpoint === 'instance')?.value ?? 0;
   return { outcome: outcome!, attempts, retries, clock };
 }
 

@@ -53,10 +53,12 @@ describe('metrics reference (docs/metrics.md)', () => {
     expect(Object.keys(LABEL_DOCS).filter((l) => !used.has(l))).toEqual([]);
   });
 
-  it('documents the node relabeling and the endpoint label drop', () => {
+  it('documents the node and cluster relabelings, and needs no label drop', () => {
     expect(doc).toContain('__meta_kubernetes_pod_node_name');
     expect(doc).toContain('targetLabel: node');
-    expect(doc).toMatch(/action: labeldrop\n\s+regex: endpoint/);
+    expect(doc).toContain('targetLabel: cluster');
+    expect(doc).not.toContain('labeldrop');
+    expect(doc).not.toContain('exported_endpoint');
   });
 });
 
@@ -69,11 +71,10 @@ describe('metric naming', () => {
   });
 
   it('has no label that the scrape sets on targets, nor a node name', () => {
-    // `endpoint` is a known collision with prometheus-operator's target label; the monitor drops
-    // that target label (see docs/metrics.md). Nothing else may collide.
-    const known = ['endpoint'];
+    // prometheus-operator's target labels (`endpoint` is the port name) and what relabelings add:
+    // a metric label of the same name would be renamed `exported_<name>` and break the queries.
     const targetLabels = ['job', 'instance', 'namespace', 'pod', 'container', 'service', 'node', 'cluster', 'endpoint', 'hostname', 'node_name'];
-    const bad = registry.flatMap((r) => r.labels.filter((l) => targetLabels.includes(l) && !known.includes(l)).map((l) => `${r.name}{${l}}`));
+    const bad = registry.flatMap((r) => r.labels.filter((l) => targetLabels.includes(l)).map((l) => `${r.name}{${l}}`));
     expect(bad).toEqual([]);
   });
 

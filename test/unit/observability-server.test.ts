@@ -31,12 +31,12 @@ function call(url: string, method = 'GET'): Promise<{ status: number; headers: R
 describe('observability server', () => {
   it('serves the registry on /metrics in the Prometheus text format', async () => {
     const { metrics, server: s } = await start();
-    metrics.imdsThrottled.inc({ endpoint: 'instance' });
+    metrics.imdsThrottled.inc({ imds_endpoint: 'instance' });
     const res = await call(`${s.url}/metrics`);
     expect(res.status).toBe(200);
     expect(res.headers['content-type']).toBe('text/plain; version=0.0.4; charset=utf-8');
     expect(res.body).toContain('# TYPE imds_labeler_imds_throttled_total counter');
-    expect(res.body).toContain('imds_labeler_imds_throttled_total{endpoint="instance"} 1');
+    expect(res.body).toContain('imds_labeler_imds_throttled_total{imds_endpoint="instance"} 1');
     expect(res.body).toMatch(/imds_labeler_build_info\{version="1\.2\.3",nodejs_version="[^"]+"\} 1/);
   });
 

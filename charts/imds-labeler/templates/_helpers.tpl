@@ -98,7 +98,10 @@ true
 {{- toYaml .Values.securityContext }}
 {{- end }}
 
-{{/* One scrape endpoint of a ServiceMonitor or PodMonitor; the argument is (dict "monitor" <values>). */}}
+{{/*
+One scrape endpoint of a ServiceMonitor or PodMonitor; the argument is
+(dict "monitor" <values> "clusterLabel" <metrics.clusterLabel>).
+*/}}
 {{- define "imds-labeler.monitorEndpoint" -}}
 port: metrics
 path: /metrics
@@ -109,6 +112,12 @@ relabelings:
   - sourceLabels: [__meta_kubernetes_pod_node_name]
     targetLabel: node
     action: replace
+  {{- with .clusterLabel }}
+  # The cluster, for a Prometheus that holds several (the dashboard's cluster variable).
+  - targetLabel: cluster
+    replacement: {{ . | quote }}
+    action: replace
+  {{- end }}
   {{- with .monitor.relabelings }}
   {{- toYaml . | nindent 2 }}
   {{- end }}

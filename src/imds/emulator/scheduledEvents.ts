@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * Scheduled events: `GET /metadata/scheduledevents` lists what the platform is about to do to the

@@ -10,7 +10,7 @@
  * match. `refuse` works at the connection level: sockets are reset (ECONNRESET) or the listener is
  * closed (ECONNREFUSED) for a period or a number of connections.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { FaultPlanError, decodePlanText, parsePlan, readPlanFile } from '../../faultPlan.ts';
 
 export const FAULT_VERBS = ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete', 'deletecollection', 'read', 'write', '*'] as const;

@@ -37,8 +37,8 @@ export function fleetDashboard(options: FleetDashboardOptions = {}): dashboard.D
   const fleetThrottledRatio = `(sum(${rate('imds_throttled_total')}) or vector(0)) / sum(${rate('imds_requests_total')})`;
   const perNode = '{{node}} {{pod}}';
   const quantile = (q: number) => ({
-    expr: `histogram_quantile(${q}, sum by (le, endpoint) (${rate('imds_request_duration_seconds_bucket')}))`,
-    legend: `p${Math.round(q * 100)} {{endpoint}}`,
+    expr: `histogram_quantile(${q}, sum by (le, imds_endpoint) (${rate('imds_request_duration_seconds_bucket')}))`,
+    legend: `p${Math.round(q * 100)} {{imds_endpoint}}`,
   });
 
   const builder = new dashboard.DashboardBuilder('imds-labeler / Fleet')
@@ -203,7 +203,7 @@ export function fleetDashboard(options: FleetDashboardOptions = {}): dashboard.D
         title: 'IMDS throttling (HTTP 429)',
         description: 'IMDS answers with HTTP 429 per second, by IMDS endpoint. IMDS allows 5 requests per second per VM, shared by every pod on the node that calls it; sustained 429s mean something else on the node is calling IMDS too often.',
         unit: 'reqps',
-        targets: [{ expr: `sum by (endpoint) (${rate('imds_throttled_total')})`, legend: '{{endpoint}}' }],
+        targets: [{ expr: `sum by (imds_endpoint) (${rate('imds_throttled_total')})`, legend: '{{imds_endpoint}}' }],
         stack: true,
         w: 8,
         h: 8,
@@ -215,8 +215,8 @@ export function fleetDashboard(options: FleetDashboardOptions = {}): dashboard.D
         description: 'Per second: IMDS requests retried after a retryable error and requests that hit the connect or total timeout, by IMDS endpoint; and fallbacks to an older api-version after IMDS refused the configured one, by the version fallen back to.',
         unit: 'ops',
         targets: [
-          { expr: `sum by (endpoint) (${rate('imds_retries_total')})`, legend: 'retries {{endpoint}}' },
-          { expr: `sum by (endpoint) (${rate('imds_timeouts_total')})`, legend: 'timeouts {{endpoint}}' },
+          { expr: `sum by (imds_endpoint) (${rate('imds_retries_total')})`, legend: 'retries {{imds_endpoint}}' },
+          { expr: `sum by (imds_endpoint) (${rate('imds_timeouts_total')})`, legend: 'timeouts {{imds_endpoint}}' },
           { expr: `sum by (to_version) (${rate('imds_api_version_fallbacks_total')})`, legend: 'fallbacks to {{to_version}}' },
         ],
         w: 8,
