@@ -3,6 +3,8 @@
  * retries, no body parsing) and a manual clock that moves only when the test says so.
  */
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import { afterEach } from 'vitest';
+import { startEmulator, type Emulator, type EmulatorOptions } from '../../src/imds/emulator/server.ts';
 import type { Clock } from '../../src/clock.ts';
 
 export interface RawResponse {
@@ -150,4 +152,20 @@ export class ManualClock implements Clock {
     this.#waiters = this.#waiters.filter((w) => this.#sleepers.length < w.count);
     for (const w of ready) w.resolve();
   }
+}
+
+/**
+ * Registers an afterEach that closes every emulator the returned factory started: frozen time
+ * and no throttling unless the options say otherwise.
+ */
+export function emulatorPerTest(): (options?: EmulatorOptions) => Promise<Emulator> {
+  const started: Emulator[] = [];
+  afterEach(async () => {
+    await Promise.all(started.splice(0).map((e) => e.close()));
+  });
+  return async (options = {}) => {
+    const e = await startEmulator({ clock: new ManualClock(), rateLimitPerSecond: 0, ...options });
+    started.push(e);
+    return e;
+  };
 }

@@ -1,18 +1,10 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { startEmulator, type Emulator, type EmulatorOptions } from '../../src/imds/emulator/server.ts';
-import { ManualClock, imds, rawRequest } from '../helpers/emulator.ts';
+import { describe, expect, it } from 'vitest';
+import type { Emulator } from '../../src/imds/emulator/server.ts';
+import { emulatorPerTest, imds, rawRequest } from '../helpers/emulator.ts';
 
 const EVENTS = '/metadata/scheduledevents?api-version=2020-07-01';
 
-const started: Emulator[] = [];
-async function emulator(options: EmulatorOptions = {}): Promise<Emulator> {
-  const e = await startEmulator({ clock: new ManualClock(), rateLimitPerSecond: 0, ...options });
-  started.push(e);
-  return e;
-}
-afterEach(async () => {
-  await Promise.all(started.splice(0).map((e) => e.close()));
-});
+const emulator = emulatorPerTest();
 
 const freeze = (id: string) => ({
   EventId: id,

@@ -1,23 +1,16 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { systemClock } from '../../src/clock.ts';
 import { FaultEngine, FaultPlanError, parseFaultPlan, parseFaultPlanText, type FaultPlan } from '../../src/imds/emulator/faults.ts';
-import { startEmulator, type Emulator, type EmulatorOptions } from '../../src/imds/emulator/server.ts';
-import { ManualClock, imds, rawRequest, requestFailure } from '../helpers/emulator.ts';
+import { startEmulator, type Emulator } from '../../src/imds/emulator/server.ts';
+import { emulatorPerTest, imds, ManualClock, rawRequest, requestFailure } from '../helpers/emulator.ts';
 
 const V = '2021-02-01';
 const INSTANCE = `/metadata/instance?api-version=${V}`;
 
-const started: Emulator[] = [];
-async function emulator(options: EmulatorOptions = {}): Promise<Emulator> {
-  const e = await startEmulator({ clock: new ManualClock(), rateLimitPerSecond: 0, ...options });
-  started.push(e);
-  return e;
-}
-afterEach(async () => {
-  await Promise.all(started.splice(0).map((e) => e.close()));
-});
+const emulator = emulatorPerTest();
 
 let dir: string;
 beforeAll(() => {
@@ -276,8 +269,7 @@ describe('connection faults', () => {
   });
 
   it('slowDrip: headers arrive, the body does not finish before the client gives up', async () => {
-    const e = await startEmulator({ rateLimitPerSecond: 0, faults: { faults: [{ slowDrip: { bytes: 8, intervalMs: 60_000 } }] } });
-    started.push(e);
+    const e = await emulator({ clock: systemClock, faults: { faults: [{ slowDrip: { bytes: 8, intervalMs: 60_000 } }] } });
     const failure = await requestFailure(imds(e.url, INSTANCE, { timeoutMs: 300 }));
     expect(failure.code).toBe('ETIMEDOUT');
     expect(failure.partial?.status).toBe(200);

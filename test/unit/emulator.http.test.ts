@@ -1,12 +1,12 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeAll, afterAll, describe, expect, it } from 'vitest';
+import { beforeAll, afterAll, describe, expect, it } from 'vitest';
 import { parseInstanceDocument } from '../../src/imds/document.ts';
-import { startEmulator, type Emulator, type EmulatorOptions } from '../../src/imds/emulator/server.ts';
+import { startEmulator, type Emulator } from '../../src/imds/emulator/server.ts';
 import { builtInFixture } from '../../src/imds/emulator/fixtures.ts';
 import { KNOWN_API_VERSIONS } from '../../src/imds/versions.ts';
-import { ManualClock, imds, rawRequest } from '../helpers/emulator.ts';
+import { emulatorPerTest, imds, ManualClock, rawRequest } from '../helpers/emulator.ts';
 
 const V = '2021-02-01';
 const API_VERSION_ERROR =
@@ -19,15 +19,7 @@ beforeAll(async () => {
 });
 afterAll(() => shared.close());
 
-const started: Emulator[] = [];
-async function emulator(options: EmulatorOptions = {}): Promise<Emulator> {
-  const e = await startEmulator({ clock: new ManualClock(), rateLimitPerSecond: 0, ...options });
-  started.push(e);
-  return e;
-}
-afterEach(async () => {
-  await Promise.all(started.splice(0).map((e) => e.close()));
-});
+const emulator = emulatorPerTest();
 
 describe('listening', () => {
   it('binds 127.0.0.1 on a free port by default', async () => {
