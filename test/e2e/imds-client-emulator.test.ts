@@ -5,10 +5,10 @@ import { ImdsClient, type ImdsClientOptions } from '../../src/imds/client.ts';
 import { builtInFixture } from '../../src/imds/emulator/fixtures.ts';
 import { startEmulator, type Emulator, type EmulatorOptions } from '../../src/imds/emulator/server.ts';
 import type { FaultSpec } from '../../src/imds/emulator/faults.ts';
-import { ImdsError } from '../../src/imds/errors.ts';
 import { createImds } from '../../src/imds/index.ts';
 import { RateLimiter } from '../../src/imds/rateLimiter.ts';
 import { createMetrics, type Metrics } from '../../src/observability/metrics.ts';
+import { imdsFailure, metricSum } from '../helpers/metrics.ts';
 
 // The client against the IMDS emulator over real HTTP: the documented behaviour of IMDS.
 
@@ -39,20 +39,6 @@ function makeClient(url: string, options: Partial<ImdsClientOptions> = {}): { cl
   return { client, metrics };
 }
 
-async function metric(m: { get(): Promise<{ values: { labels: Record<string, unknown>; value: number }[] }> }, labels: Record<string, string> = {}): Promise<number> {
-  const values = (await m.get()).values.filter((v) => Object.entries(labels).every(([k, want]) => v.labels[k] === want));
-  return values.reduce((sum, v) => sum + v.value, 0);
-}
-
-async function failure(promise: Promise<unknown>): Promise<ImdsError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(ImdsError);
-    return error as ImdsError;
-  }
-  throw new Error('expected the call to fail');
-}
 
 const fault = (spec: FaultSpec) => ({ faults: [{ path: INSTANCE, ...spec }] });
 const fixtureVmSize = () => (builtInFixture('default') as { compute: { vmSize: string } }).compute.vmSize;
@@ -65,7 +51,7 @@ describe('ImdsClient against the emulator', () => {
     expect(document.compute.vmSize).toBe(fixtureVmSize());
     expect(document.network).toBeDefined();
     expect(imds.requests()).toEqual({ total: 1, byPath: { [INSTANCE]: 1 } });
-    expect(await metric(metrics.imdsRequests, { imds_endpoint: 'instance', code: '200' })).toBe(1);
+    expect(await metricSum(metrics.imdsRequests, { imds_endpoint: 'instance', code: '200' })).toBe(1);
   });
 
   it.each<{ status: number; retryable: boolean }>([
@@ -78,13 +64,13 @@ describe('ImdsClient against the emulator', () => {
   ])('HTTP $status from IMDS: retryable $retryable, one request', async ({ status, retryable }) => {
     const imds = await emulator({ faults: fault({ status, times: 1 }) });
     const { client, metrics } = makeClient(imds.url);
-    const error = await failure(client.fetchInstance());
+    const error = await imdsFailure(client.fetchInstance());
     expect(error.kind).toBe('http');
     expect(error.status).toBe(status);
     expect(error.retryable).toBe(retryable);
     expect(imds.requests().total).toBe(1);
-    expect(await metric(metrics.imdsErrors, { imds_endpoint: 'instance', class: retryable ? 'retryable' : 'fatal', code: String(status) })).toBe(1);
-    expect(await metric(metrics.imdsThrottled)).toBe(status === 429 ? 1 : 0);
+    expect(await metricSum(metrics.imdsErrors, { imds_endpoint: 'instance', class: retryable ? 'retryable' : 'fatal', code: String(status) })).toBe(1);
+    expect(await metricSum(metrics.imdsThrottled)).toBe(status === 429 ? 1 : 0);
     // The fault is used up: the next call reads the document.
     await expect(client.fetchInstance()).resolves.toBeDefined();
   });
@@ -92,7 +78,7 @@ describe('ImdsClient against the emulator', () => {
   it('carries Retry-After on the error', async () => {
     const imds = await emulator({ faults: fault({ status: 429, retryAfter: 3, times: 1 }) });
     const { client } = makeClient(imds.url);
-    const error = await failure(client.fetchInstance());
+    const error = await imdsFailure(client.fetchInstance());
     expect(error.retryAfterMs).toBe(3000);
   });
 
@@ -114,13 +100,13 @@ describe('api-version fallback against the emulator', () => {
     expect(client.apiVersion).toBe('2024-03-15');
     await client.fetchInstance();
     expect(imds.requests().total).toBe(3);
-    expect(await metric(metrics.imdsApiVersionFallbacks, { to_version: '2024-03-15' })).toBe(1);
+    expect(await metricSum(metrics.imdsApiVersionFallbacks, { to_version: '2024-03-15' })).toBe(1);
   });
 
   it('a VM with no version in common: the 400 after one request', async () => {
     const imds = await emulator({ supportedVersions: ['2030-01-01'] });
     const { client } = makeClient(imds.url);
-    const error = await failure(client.fetchInstance());
+    const error = await imdsFailure(client.fetchInstance());
     expect(error.status).toBe(400);
     expect(error.retryable).toBe(false);
     expect(imds.requests().total).toBe(1);
@@ -139,7 +125,7 @@ describe('text format rules', () => {
   it.each<{ query: Record<string, string> }>([{ query: {} }, { query: { format: 'json' } }])('a leaf asked as JSON ($query) is a 400, not retried', async ({ query }) => {
     const imds = await emulator();
     const { client } = makeClient(imds.url);
-    const error = await failure(client.getJson('instance', `${INSTANCE}/compute/vmSize`, { 'api-version': '2025-04-07', ...query }));
+    const error = await imdsFailure(client.getJson('instance', `${INSTANCE}/compute/vmSize`, { 'api-version': '2025-04-07', ...query }));
     expect(error.status).toBe(400);
     expect(error.retryable).toBe(false);
     expect(imds.requests().total).toBe(1);
@@ -155,7 +141,7 @@ describe('text format rules', () => {
   it('a non-leaf asked as text is not an instance document', async () => {
     const imds = await emulator();
     const { client } = makeClient(imds.url);
-    const error = await failure(client.getJson('instance', INSTANCE, { 'api-version': '2025-04-07', format: 'text' }));
+    const error = await imdsFailure(client.getJson('instance', INSTANCE, { 'api-version': '2025-04-07', format: 'text' }));
     expect(error.kind).toBe('schema');
   });
 });
@@ -173,12 +159,12 @@ describe('misbehaving IMDS (or something in its place)', () => {
   ])('$name → $kind ($code)', async ({ spec, kind, code, retryable }) => {
     const imds = await emulator({ faults: fault({ ...spec, times: 1 }) });
     const { client, metrics } = makeClient(imds.url, { requestTimeoutMs: 500 });
-    const error = await failure(client.fetchInstance());
+    const error = await imdsFailure(client.fetchInstance());
     expect(error.kind).toBe(kind);
     expect(error.code).toBe(code);
     expect(error.retryable).toBe(retryable);
     expect(imds.requests().total).toBe(1);
-    expect(await metric(metrics.imdsErrors, { imds_endpoint: 'instance', class: retryable ? 'retryable' : 'fatal', code })).toBe(1);
+    expect(await metricSum(metrics.imdsErrors, { imds_endpoint: 'instance', class: retryable ? 'retryable' : 'fatal', code })).toBe(1);
   });
 });
 
@@ -192,18 +178,18 @@ describe('createImds: retries and the shared rate limit against the emulator', (
     const document = await stack.fetchInstance();
     expect(document.compute.vmSize).toBe(fixtureVmSize());
     expect(imds.requests().total).toBe(4);
-    expect(await metric(metrics.imdsRetries, { imds_endpoint: 'instance' })).toBe(3);
-    expect(await metric(metrics.imdsErrors, { imds_endpoint: 'instance', class: 'retryable' })).toBe(3);
+    expect(await metricSum(metrics.imdsRetries, { imds_endpoint: 'instance' })).toBe(3);
+    expect(await metricSum(metrics.imdsErrors, { imds_endpoint: 'instance', class: 'retryable' })).toBe(3);
   });
 
   it('does not retry a 404', async () => {
     const imds = await emulator({ faults: fault({ status: 404, times: 1 }) });
     const metrics = createMetrics({ version: 'test' });
     const stack = createImds(imdsConfig(imds.url), { metrics, random: () => 0 });
-    const error = await failure(stack.fetchInstance());
+    const error = await imdsFailure(stack.fetchInstance());
     expect(error.status).toBe(404);
     expect(imds.requests().total).toBe(1);
-    expect(await metric(metrics.imdsRetries)).toBe(0);
+    expect(await metricSum(metrics.imdsRetries)).toBe(0);
   });
 
   it('falls back and retries within one call', async () => {
@@ -220,7 +206,7 @@ describe('createImds: retries and the shared rate limit against the emulator', (
     const unthrottled = await emulator();
     const control = makeClient(unthrottled.url, { limiter: { acquire: async () => {} } });
     await Promise.allSettled(Array.from({ length: 10 }, () => control.client.fetchInstance()));
-    expect(await metric(control.metrics.imdsThrottled)).toBeGreaterThan(0);
+    expect(await metricSum(control.metrics.imdsThrottled)).toBeGreaterThan(0);
 
     const imds = await emulator();
     const metrics = createMetrics({ version: 'test' });
@@ -228,16 +214,16 @@ describe('createImds: retries and the shared rate limit against the emulator', (
     const documents = await Promise.all(Array.from({ length: 10 }, () => stack.fetchInstance()));
     expect(documents).toHaveLength(10);
     expect(imds.requests().total).toBe(10);
-    expect(await metric(metrics.imdsThrottled)).toBe(0);
-    expect(await metric(metrics.imdsRetries)).toBe(0);
-    expect(await metric(metrics.schedulerWaits)).toBe(8); // the burst of 2 went at once, the rest waited
+    expect(await metricSum(metrics.imdsThrottled)).toBe(0);
+    expect(await metricSum(metrics.imdsRetries)).toBe(0);
+    expect(await metricSum(metrics.schedulerWaits)).toBe(8); // the burst of 2 went at once, the rest waited
   });
 
   it('an abort ends a retrying fetch at once', async () => {
     const imds = await emulator({ faults: fault({ status: 503 }) });
     const stack = createImds(imdsConfig(imds.url), { random: () => 0.99 });
     const controller = new AbortController();
-    const pending = failure(stack.fetchInstance(controller.signal));
+    const pending = imdsFailure(stack.fetchInstance(controller.signal));
     while (imds.requests().total < 2) await new Promise((resolve) => setTimeout(resolve, 20));
     controller.abort();
     const error = await pending;

@@ -6,10 +6,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { systemClock } from '../../src/clock.ts';
 import { ImdsClient, type ImdsClientOptions } from '../../src/imds/client.ts';
 import { DocumentError } from '../../src/imds/document.ts';
-import { ImdsError } from '../../src/imds/errors.ts';
 import { RateLimiter } from '../../src/imds/rateLimiter.ts';
 import { createMetrics, type Metrics } from '../../src/observability/metrics.ts';
 import { ZONAL_WIRE } from '../helpers/instanceDocuments.ts';
+import { imdsFailure, metricSum } from '../helpers/metrics.ts';
 
 // Real HTTP on 127.0.0.1: a server per test plays IMDS, or something hostile in its place.
 
@@ -88,20 +88,6 @@ function makeClient(endpoint: string, options: Partial<ImdsClientOptions> = {}):
   return { client, metrics, tokens: () => tokens, logs };
 }
 
-async function metric(m: { get(): Promise<{ values: { labels: Record<string, unknown>; value: number }[] }> }, labels: Record<string, string> = {}): Promise<number> {
-  const values = (await m.get()).values.filter((v) => Object.entries(labels).every(([k, want]) => v.labels[k] === want));
-  return values.reduce((sum, v) => sum + v.value, 0);
-}
-
-async function failure(promise: Promise<unknown>): Promise<ImdsError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(ImdsError);
-    return error as ImdsError;
-  }
-  throw new Error('expected the call to fail');
-}
 
 describe('ImdsClient.fetchInstance: the request', () => {
   it('sends exactly one GET /metadata/instance with Metadata: true and nothing that IMDS refuses', async () => {
@@ -120,10 +106,10 @@ describe('ImdsClient.fetchInstance: the request', () => {
     expect(request!.headers.forwarded).toBeUndefined();
     expect(request!.headers['proxy-authorization']).toBeUndefined();
     expect(tokens()).toBe(1);
-    expect(await metric(metrics.imdsRequests, { imds_endpoint: 'instance', code: '200' })).toBe(1);
-    expect(await metric(metrics.imdsRequestDuration, { imds_endpoint: 'instance', code: '200' })).toBeGreaterThan(0);
-    expect(await metric(metrics.imdsErrors)).toBe(0);
-    expect(await metric(metrics.imdsLastSuccess)).toBeGreaterThan(1_600_000_000);
+    expect(await metricSum(metrics.imdsRequests, { imds_endpoint: 'instance', code: '200' })).toBe(1);
+    expect(await metricSum(metrics.imdsRequestDuration, { imds_endpoint: 'instance', code: '200' })).toBeGreaterThan(0);
+    expect(await metricSum(metrics.imdsErrors)).toBe(0);
+    expect(await metricSum(metrics.imdsLastSuccess)).toBeGreaterThan(1_600_000_000);
   });
 
   it('one request per call, every call', async () => {
@@ -200,14 +186,14 @@ describe('ImdsClient: redirects are errors, never followed', () => {
       res.end();
     });
     const { client, metrics } = makeClient(server.url);
-    const error = await failure(client.fetchInstance());
+    const error = await imdsFailure(client.fetchInstance());
     expect(error.kind).toBe('redirect');
     expect(error.status).toBe(status);
     expect(error.retryable).toBe(false);
     expect(error.code).toBe(String(status));
     expect(server.seen).toHaveLength(1);
     expect(elsewhere.seen).toHaveLength(0);
-    expect(await metric(metrics.imdsErrors, { imds_endpoint: 'instance', class: 'fatal', code: String(status) })).toBe(1);
+    expect(await metricSum(metrics.imdsErrors, { imds_endpoint: 'instance', class: 'fatal', code: String(status) })).toBe(1);
   });
 });
 
@@ -233,14 +219,14 @@ describe('ImdsClient: response size cap', () => {
       pump();
     });
     const made = makeClient(server.url, { maxResponseBytes: 1024 * 1024, requestTimeoutMs: 30_000 });
-    const error = await failure(made.client.fetchInstance());
+    const error = await imdsFailure(made.client.fetchInstance());
     await serverDone;
     expect(error.kind).toBe('too-large');
     expect(error.retryable).toBe(false);
     expect(error.code).toBe('too_large');
     expect(finished).toBe(false);
     expect(written).toBeLessThan(tenMiB / 2);
-    expect(await metric(made.metrics.imdsErrors, { class: 'fatal', code: 'too_large' })).toBe(1);
+    expect(await metricSum(made.metrics.imdsErrors, { class: 'fatal', code: 'too_large' })).toBe(1);
   });
 
   it('refuses a Content-Length over the cap before reading the body', async () => {
@@ -249,7 +235,7 @@ describe('ImdsClient: response size cap', () => {
       res.flushHeaders(); // headers only; the body never comes
     });
     const { client } = makeClient(server.url, { requestTimeoutMs: 20_000 });
-    const error = await failure(client.fetchInstance());
+    const error = await imdsFailure(client.fetchInstance());
     expect(error.kind).toBe('too-large'); // not a timeout: it did not wait for the body
     expect(error.message).toContain('Content-Length');
   });
@@ -266,13 +252,13 @@ describe('ImdsClient: timeouts and broken connections', () => {
   it('gives up on a server that never answers (total timeout)', async () => {
     const server = await serve(() => {});
     const { client, metrics } = makeClient(server.url, { requestTimeoutMs: 300 });
-    const error = await failure(client.fetchInstance());
+    const error = await imdsFailure(client.fetchInstance());
     expect(error.kind).toBe('timeout');
     expect(error.code).toBe('timeout');
     expect(error.retryable).toBe(true);
-    expect(await metric(metrics.imdsTimeouts, { imds_endpoint: 'instance' })).toBe(1);
-    expect(await metric(metrics.imdsRequests, { imds_endpoint: 'instance', code: 'timeout' })).toBe(1);
-    expect(await metric(metrics.imdsErrors, { imds_endpoint: 'instance', class: 'retryable', code: 'timeout' })).toBe(1);
+    expect(await metricSum(metrics.imdsTimeouts, { imds_endpoint: 'instance' })).toBe(1);
+    expect(await metricSum(metrics.imdsRequests, { imds_endpoint: 'instance', code: 'timeout' })).toBe(1);
+    expect(await metricSum(metrics.imdsErrors, { imds_endpoint: 'instance', class: 'retryable', code: 'timeout' })).toBe(1);
   });
 
   it('gives up on a body that stalls half-way (total timeout)', async () => {
@@ -281,7 +267,7 @@ describe('ImdsClient: timeouts and broken connections', () => {
       res.write('{"compute":');
     });
     const { client } = makeClient(server.url, { requestTimeoutMs: 300 });
-    const error = await failure(client.fetchInstance());
+    const error = await imdsFailure(client.fetchInstance());
     expect(error.kind).toBe('timeout');
   });
 
@@ -306,21 +292,21 @@ describe('ImdsClient: timeouts and broken connections', () => {
       await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
     }
     const { client, metrics } = makeClient(`http://127.0.0.1:${port}`, { connectTimeoutMs: 300, requestTimeoutMs: 20_000 });
-    const error = await failure(client.fetchInstance());
+    const error = await imdsFailure(client.fetchInstance());
     expect(error.kind).toBe('timeout');
     expect(error.code).toBe('connect_timeout');
     expect(error.retryable).toBe(true);
-    expect(await metric(metrics.imdsTimeouts, { imds_endpoint: 'instance' })).toBe(1);
+    expect(await metricSum(metrics.imdsTimeouts, { imds_endpoint: 'instance' })).toBe(1);
   });
 
   it('reports a reset connection as retryable', async () => {
     const server = await serve((req) => req.socket.resetAndDestroy());
     const { client, metrics } = makeClient(server.url);
-    const error = await failure(client.fetchInstance());
+    const error = await imdsFailure(client.fetchInstance());
     expect(error.kind).toBe('network');
     expect(error.code).toBe('reset');
     expect(error.retryable).toBe(true);
-    expect(await metric(metrics.imdsErrors, { class: 'retryable', code: 'reset' })).toBe(1);
+    expect(await metricSum(metrics.imdsErrors, { class: 'retryable', code: 'reset' })).toBe(1);
   });
 
   it('reports a body cut short as a retryable reset', async () => {
@@ -329,7 +315,7 @@ describe('ImdsClient: timeouts and broken connections', () => {
       res.write('{"compute":{', () => res.socket?.destroy());
     });
     const { client } = makeClient(server.url);
-    const error = await failure(client.fetchInstance());
+    const error = await imdsFailure(client.fetchInstance());
     expect(error.kind).toBe('network');
     expect(error.code).toBe('reset');
     expect(error.retryable).toBe(true);
@@ -339,7 +325,7 @@ describe('ImdsClient: timeouts and broken connections', () => {
     const server = await serve(imdsOk);
     await server.close();
     const { client } = makeClient(server.url);
-    const error = await failure(client.fetchInstance());
+    const error = await imdsFailure(client.fetchInstance());
     expect(error.kind).toBe('network');
     expect(error.code).toBe('refused');
     expect(error.retryable).toBe(true);
@@ -353,20 +339,20 @@ describe('ImdsClient: abort', () => {
     const server = await serve(() => arrived());
     const { client, metrics } = makeClient(server.url, { requestTimeoutMs: 30_000 });
     const controller = new AbortController();
-    const pending = failure(client.fetchInstance(controller.signal));
+    const pending = imdsFailure(client.fetchInstance(controller.signal));
     await arrival;
     controller.abort();
     const error = await pending;
     expect(error.kind).toBe('aborted');
     expect(error.retryable).toBe(false);
-    expect(await metric(metrics.imdsErrors)).toBe(0);
-    expect(await metric(metrics.imdsRequests, { code: 'aborted' })).toBe(1);
+    expect(await metricSum(metrics.imdsErrors)).toBe(0);
+    expect(await metricSum(metrics.imdsRequests, { code: 'aborted' })).toBe(1);
   });
 
   it('an already-aborted signal sends nothing', async () => {
     const server = await serve(imdsOk);
     const { client } = makeClient(server.url);
-    const error = await failure(client.fetchInstance(AbortSignal.abort()));
+    const error = await imdsFailure(client.fetchInstance(AbortSignal.abort()));
     expect(error.kind).toBe('aborted');
     expect(server.seen).toHaveLength(0);
   });
@@ -388,18 +374,18 @@ describe('ImdsClient: bodies that are not an instance document', () => {
       res.end(body);
     });
     const { client, metrics } = makeClient(server.url);
-    const error = await failure(client.fetchInstance());
+    const error = await imdsFailure(client.fetchInstance());
     expect(error.kind).toBe('schema');
     expect(error.retryable).toBe(false);
     expect(error.code).toBe('schema');
-    expect(await metric(metrics.imdsRequests, { code: '200' })).toBe(1);
-    expect(await metric(metrics.imdsErrors, { class: 'fatal', code: 'schema' })).toBe(1);
+    expect(await metricSum(metrics.imdsRequests, { code: '200' })).toBe(1);
+    expect(await metricSum(metrics.imdsErrors, { class: 'fatal', code: 'schema' })).toBe(1);
   });
 
   it('keeps the DocumentError as the cause', async () => {
     const server = await serve((_req, res) => json(res, 200, { compute: { platformFaultDomain: 'x' } }));
     const { client } = makeClient(server.url);
-    const error = await failure(client.fetchInstance());
+    const error = await imdsFailure(client.fetchInstance());
     expect(error.cause).toBeInstanceOf(DocumentError);
     expect(error.message).toContain('platformFaultDomain');
   });
@@ -410,7 +396,7 @@ describe('ImdsClient: bodies that are not an instance document', () => {
       res.end('<html><body>Bad gateway</body></html>');
     });
     const { client } = makeClient(server.url);
-    const error = await failure(client.fetchInstance());
+    const error = await imdsFailure(client.fetchInstance());
     expect(error.kind).toBe('http');
     expect(error.status).toBe(502);
     expect(error.retryable).toBe(true);
@@ -430,15 +416,15 @@ describe('ImdsClient: statuses', () => {
   ])('HTTP $status: retryable $retryable, one request', async ({ status, retryable }) => {
     const server = await serve((_req, res) => json(res, status, { error: `status ${status}` }));
     const { client, metrics } = makeClient(server.url);
-    const error = await failure(client.fetchInstance());
+    const error = await imdsFailure(client.fetchInstance());
     expect(error.kind).toBe('http');
     expect(error.status).toBe(status);
     expect(error.retryable).toBe(retryable);
     expect(error.message).toContain(`status ${status}`);
     expect(server.seen).toHaveLength(1);
-    expect(await metric(metrics.imdsRequests, { imds_endpoint: 'instance', code: String(status) })).toBe(1);
-    expect(await metric(metrics.imdsErrors, { imds_endpoint: 'instance', class: retryable ? 'retryable' : 'fatal', code: String(status) })).toBe(1);
-    expect(await metric(metrics.imdsThrottled, { imds_endpoint: 'instance' })).toBe(status === 429 ? 1 : 0);
+    expect(await metricSum(metrics.imdsRequests, { imds_endpoint: 'instance', code: String(status) })).toBe(1);
+    expect(await metricSum(metrics.imdsErrors, { imds_endpoint: 'instance', class: retryable ? 'retryable' : 'fatal', code: String(status) })).toBe(1);
+    expect(await metricSum(metrics.imdsThrottled, { imds_endpoint: 'instance' })).toBe(status === 429 ? 1 : 0);
   });
 
   it.each<{ header: string; ms: number }>([
@@ -449,7 +435,7 @@ describe('ImdsClient: statuses', () => {
     // The client reads an HTTP-date against its clock.
     const clock = { now: () => Date.UTC(2025, 0, 15, 12, 0, 0), sleep: systemClock.sleep };
     const { client } = makeClient(server.url, { clock });
-    const error = await failure(client.fetchInstance());
+    const error = await imdsFailure(client.fetchInstance());
     expect(error.retryAfterMs).toBe(ms);
   });
 });
@@ -475,9 +461,9 @@ describe('ImdsClient: api-version fallback', () => {
     expect(client.apiVersion).toBe('2024-07-17');
     await client.fetchInstance();
     expect(versions(server)).toEqual(['2025-04-07', '2024-07-17', '2024-07-17']);
-    expect(await metric(metrics.imdsApiVersionFallbacks, { to_version: '2024-07-17' })).toBe(1);
-    expect(await metric(metrics.imdsErrors)).toBe(0);
-    expect(await metric(metrics.imdsRequests, { code: '400' })).toBe(1);
+    expect(await metricSum(metrics.imdsApiVersionFallbacks, { to_version: '2024-07-17' })).toBe(1);
+    expect(await metricSum(metrics.imdsErrors)).toBe(0);
+    expect(await metricSum(metrics.imdsRequests, { code: '400' })).toBe(1);
     const warnings = logs.filter((l) => l.level === 40);
     expect(warnings).toHaveLength(1);
     expect(warnings[0]).toMatchObject({ from: '2025-04-07', to: '2024-07-17' });
@@ -488,7 +474,7 @@ describe('ImdsClient: api-version fallback', () => {
     const { client, metrics, logs } = makeClient(server.url);
     await Promise.all([client.fetchInstance(), client.fetchInstance()]);
     expect(server.seen).toHaveLength(4);
-    expect(await metric(metrics.imdsApiVersionFallbacks)).toBe(1);
+    expect(await metricSum(metrics.imdsApiVersionFallbacks)).toBe(1);
     expect(logs.filter((l) => l.level === 40)).toHaveLength(1);
   });
 
@@ -507,18 +493,18 @@ describe('ImdsClient: api-version fallback', () => {
   ])('$name: fails with the 400 after one request', async ({ offered }) => {
     const server = await serve((_req, res) => json(res, 400, { error: 'Bad request', ...(offered === undefined ? {} : { 'newest-versions': offered }) }));
     const { client, metrics } = makeClient(server.url);
-    const error = await failure(client.fetchInstance());
+    const error = await imdsFailure(client.fetchInstance());
     expect(error.status).toBe(400);
     expect(error.retryable).toBe(false);
     expect(server.seen).toHaveLength(1);
     expect(client.apiVersion).toBe('2025-04-07');
-    expect(await metric(metrics.imdsApiVersionFallbacks)).toBe(0);
+    expect(await metricSum(metrics.imdsApiVersionFallbacks)).toBe(0);
   });
 
   it('retries only once: a second refusal is the answer', async () => {
     const server = await serve(refusing([], OFFERED));
     const { client } = makeClient(server.url);
-    const error = await failure(client.fetchInstance());
+    const error = await imdsFailure(client.fetchInstance());
     expect(error.status).toBe(400);
     expect(versions(server)).toEqual(['2025-04-07', '2024-07-17']);
   });
@@ -533,9 +519,9 @@ describe('ImdsClient.getJson and getText', () => {
     expect(server.seen.map((s) => s.url)).toEqual(['/metadata/versions', '/metadata/scheduledevents?api-version=2020-07-01']);
     expect(server.seen.every((s) => s.headers.metadata === 'true')).toBe(true);
     expect(tokens()).toBe(2);
-    expect(await metric(metrics.imdsRequests, { imds_endpoint: 'versions', code: '200' })).toBe(1);
-    expect(await metric(metrics.imdsRequests, { imds_endpoint: 'scheduledevents', code: '200' })).toBe(1);
-    expect(await metric(metrics.imdsLastSuccess)).toBe(0); // only instance fetches mark success
+    expect(await metricSum(metrics.imdsRequests, { imds_endpoint: 'versions', code: '200' })).toBe(1);
+    expect(await metricSum(metrics.imdsRequests, { imds_endpoint: 'scheduledevents', code: '200' })).toBe(1);
+    expect(await metricSum(metrics.imdsLastSuccess)).toBe(0); // only instance fetches mark success
   });
 
   it('getText returns the body as is', async () => {
@@ -552,9 +538,9 @@ describe('ImdsClient.getJson and getText', () => {
   it('getJson fails like fetchInstance', async () => {
     const server = await serve((_req, res) => json(res, 500, { error: 'Internal server error' }));
     const { client, metrics } = makeClient(server.url);
-    const error = await failure(client.getJson('scheduledevents', '/metadata/scheduledevents', { 'api-version': '2020-07-01' }));
+    const error = await imdsFailure(client.getJson('scheduledevents', '/metadata/scheduledevents', { 'api-version': '2020-07-01' }));
     expect(error.endpoint).toBe('scheduledevents');
     expect(error.retryable).toBe(true);
-    expect(await metric(metrics.imdsErrors, { imds_endpoint: 'scheduledevents', class: 'retryable', code: '500' })).toBe(1);
+    expect(await metricSum(metrics.imdsErrors, { imds_endpoint: 'scheduledevents', class: 'retryable', code: '500' })).toBe(1);
   });
 });
