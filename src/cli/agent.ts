@@ -40,7 +40,10 @@ ${envHelp()}
     try {
       nodeClient = createClientNodeNodeClient({ kubeconfig: config.kube.kubeconfig, component: 'imds-labeler', metrics });
     } catch (err) {
-      throw new ConfigError(`cannot load Kubernetes client configuration${config.kube.kubeconfig ? ` from ${config.kube.kubeconfig}` : ' (in-cluster)'}: ${(err as Error).message}`, 'kube.kubeconfig');
+      // First line only: a YAML parser quotes the offending lines after it, and a kubeconfig's
+      // offending line can be its token.
+      const reason = String((err as Error).message).split('\n')[0];
+      throw new ConfigError(`cannot load Kubernetes client configuration${config.kube.kubeconfig ? ` from ${config.kube.kubeconfig}` : ' (in-cluster)'}: ${reason}`, 'kube.kubeconfig');
     }
     const imds = createImds(config.imds, { metrics, logger });
     await runAgent({ config, nodeName, nodeClient, fetchInstance: imds.fetchInstance, logger, metrics, signal: io.signal });

@@ -35,6 +35,16 @@ export type SyncOutcome = 'unchanged' | 'patched' | 'dry_run' | 'waiting' | 'fai
 const MAX_ATTEMPTS = 8;
 
 /**
+ * Patches allowed back to back, then one per WRITE_INTERVAL_MS. A node converges in one or two
+ * patches, so this never bites in normal operation; it stops a hot loop when another writer keeps
+ * setting other values on the agent's keys (a second agent with another config during a rolling
+ * update with surge, a controller that disagrees), where each patch's watch event would otherwise
+ * trigger the other side's next patch at once.
+ */
+const WRITE_BURST = 5;
+const WRITE_INTERVAL_MS = 2_000;
+
+/**
  * The only writer. It holds the latest desired state (from IMDS) and the latest observed node
  * (from the watch), and runs reconcile whenever either changes or a resync asks. Runs never
  * overlap; a trigger during a run schedules exactly one more. Until both sides are known it does
@@ -47,6 +57,12 @@ export class NodeSyncer {
   private dirty = false;
   private readonly o: SyncerOptions;
   private readonly eventLimiter;
+  /** Patch budget (see WRITE_BURST): whole patches available, and when it was last topped up. */
+  private writeCredit = WRITE_BURST;
+  private writeCreditAt: number | undefined;
+  private pacing = false;
+  /** Events being recorded (fire-and-forget for the run, awaited by idle()). */
+  private readonly events = new Set<Promise<void>>();
   /** Set once the node has matched the desired state at least once. */
   synced = false;
   lastOutcome: SyncOutcome = 'waiting';
@@ -76,7 +92,9 @@ export class NodeSyncer {
 
   /** Resolves when no run is in flight (used on shutdown, bounded by the caller). */
   async idle(): Promise<void> {
-    while (this.running) await this.running;
+    // The Event a finished patch emits is part of the run: shutdown waits for it too (bounded by
+    // the caller's grace), so it never races the process or the API server going away.
+    while (this.running || this.events.size) await Promise.all([this.running, ...this.events]);
   }
 
   private trigger(): void {
@@ -114,6 +132,7 @@ export class NodeSyncer {
       metrics?.managedAnnotations.set(current.annotations.size);
       if (result.refused.length) logger.warn({ keys: result.refused }, 'left keys alone: outside the agent\'s prefixes or set by another writer');
       if (!result.patch) {
+        this.pacing = false;
         this.done('unchanged');
         return 'unchanged';
       }
@@ -124,8 +143,22 @@ export class NodeSyncer {
         this.done('dry_run');
         return 'dry_run';
       }
+      const wait = this.writeWait();
+      if (wait > 0) {
+        if (!this.pacing) {
+          logger.warn(
+            { node: node.name, changes: changeSummary(result), waitMs: wait },
+            'node patches keep being undone (another writer setting other values?); pacing them',
+          );
+        }
+        this.pacing = true;
+        await this.o.clock.sleep(wait, this.o.signal).catch(() => undefined);
+        attempt--; // waiting for the budget is not a failed attempt; recompute from the latest state
+        continue;
+      }
       try {
         const updated = await this.o.client.patch(node.name, result.patch, this.o.writeSignal ?? this.o.signal);
+        this.writeCredit -= 1;
         metrics?.nodePatches.inc({ result: 'success' });
         metrics?.managedLabels.set(result.ownedLabels.length);
         metrics?.managedAnnotations.set(result.ownedAnnotations.length);
@@ -166,6 +199,15 @@ export class NodeSyncer {
     return 'failed';
   }
 
+  /** Milliseconds until the patch budget allows one more patch (0: now). */
+  private writeWait(): number {
+    const now = this.o.clock.now();
+    const since = this.writeCreditAt === undefined ? 0 : Math.max(0, now - this.writeCreditAt);
+    this.writeCredit = Math.min(WRITE_BURST, this.writeCredit + since / WRITE_INTERVAL_MS);
+    this.writeCreditAt = now;
+    return this.writeCredit >= 1 ? 0 : Math.ceil((1 - this.writeCredit) * WRITE_INTERVAL_MS);
+  }
+
   private async refresh(): Promise<void> {
     try {
       const list = await this.o.client.list({ name: this.o.nodeName, signal: this.o.signal });
@@ -185,9 +227,13 @@ export class NodeSyncer {
   private emitEvent(node: NodeMeta, result: ReconcileResult): void {
     const message = describeChanges(result);
     if (!this.o.events || !message || !this.eventLimiter.tryTake()) return;
-    this.o.client.event(node, { reason: 'LabelsUpdated', message: truncate(message, 1024), type: 'Normal' }).catch((err: unknown) => {
-      this.o.logger.warn({ err: { message: (err as Error).message } }, 'could not record the LabelsUpdated event');
-    });
+    const sent = this.o.client
+      .event(node, { reason: 'LabelsUpdated', message: truncate(message, 1024), type: 'Normal' })
+      .catch((err: unknown) => {
+        this.o.logger.warn({ err: { message: (err as Error).message } }, 'could not record the LabelsUpdated event');
+      })
+      .finally(() => this.events.delete(sent));
+    this.events.add(sent);
   }
 }
 

@@ -1,0 +1,168 @@
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ENTRY, eventually, startAgentProcess, type AgentProcess } from '../helpers/agentProcess.ts';
+import { agentConfig, defaultWire, desiredFor, matchesDesired, nodeMeta, ownershipProblems, startWorld, until, wireWithTags, type World } from './harness.ts';
+
+/**
+ * Scenarios about the process itself, with the real entry point in a child process: signals in
+ * the middle of a write, a kill and a restart, and the exit codes of bad configuration.
+ */
+
+const NODE = 'node-0';
+let world: World;
+let agent: AgentProcess | undefined;
+
+beforeAll(async () => {
+  world = await startWorld({ nodes: [NODE] });
+});
+afterAll(async () => {
+  await world?.close();
+});
+afterEach(async () => {
+  if (agent && agent.proc.exitCode === null && agent.proc.signalCode === null) await agent.stop('SIGKILL');
+  agent = undefined;
+  world.emulator.setFaults({ faults: [] });
+  world.emulator.setFixture(defaultWire());
+  world.sandbox.setFaults({ faults: [] });
+});
+
+const start = (extra: string[] = []) =>
+  startAgentProcess(['--node-name', NODE, '--kubeconfig', world.kubeconfig, '--imds-endpoint', world.emulator.url, '--poll-period', '200ms', '--poll-jitter', '0', '--resync-period', '2s', ...extra]);
+const config = agentConfig();
+const converged = (wire: unknown, what: string) => until(() => matchesDesired(world.sandbox, desiredFor(wire, config)), Boolean, what, 30_000);
+const patches = () => world.sandbox.counters().byVerbResource['patch nodes'] ?? 0;
+
+describe('signals', () => {
+  it('SIGTERM during a patch: exits 0, the write in flight completes, the node is consistent', async () => {
+    agent = await start();
+    await converged(defaultWire(), 'initial labels');
+    world.sandbox.setFaults({ faults: [{ verb: 'patch', resource: 'nodes', latencyMs: 1500 }] });
+    const next = wireWithTags([{ name: 'in-flight', value: 'yes' }]);
+    const sent = patches();
+    world.emulator.setFixture(next);
+    await eventually(patches, (n) => n > sent, 20_000, 'a patch in flight');
+    expect(nodeMeta(world.sandbox).labels['tags.imds-labeler.io/in-flight']).toBeUndefined();
+    expect(await agent.stop('SIGTERM')).toBe(0);
+    expect(ownershipProblems(world.sandbox)).toEqual([]);
+    // The agent waits (up to 5 s) for the write in flight: it reached the node.
+    expect(matchesDesired(world.sandbox, desiredFor(next, config))).toBe(true);
+    expect(agent.logs.some((l) => l.msg === 'stopped')).toBe(true);
+  });
+
+  it('SIGTERM while IMDS hangs and every poll is retrying: exits 0, labels in place', async () => {
+    agent = await start();
+    await converged(defaultWire(), 'initial labels');
+    const before = nodeMeta(world.sandbox).labels;
+    world.emulator.setFaults({ faults: [{ path: '/metadata/instance', hang: true }] });
+    await eventually(() => agent!.metricValue('imds_labeler_imds_timeouts_total'), (v) => (v ?? 0) >= 1, 30_000, 'a hung request timed out');
+    expect(await agent.stop('SIGTERM')).toBe(0);
+    expect(nodeMeta(world.sandbox).labels).toEqual(before);
+  });
+
+  it('SIGTERM while the API server refuses connections: exits 0', async () => {
+    world.sandbox.setFaults({ faults: [], refuse: { forMs: 60_000, mode: 'reset' } });
+    agent = await start();
+    await eventually(() => agent!.logs.filter((l) => l.msg === 'node list failed').length, (n) => n >= 2, 20_000, 'two refused lists');
+    expect(await agent.stop('SIGTERM')).toBe(0);
+  });
+
+  it('SIGINT: exits 0 and leaves the labels in place', async () => {
+    agent = await start();
+    await converged(defaultWire(), 'initial labels');
+    const before = nodeMeta(world.sandbox).labels;
+    expect(await agent.stop('SIGINT')).toBe(0);
+    expect(nodeMeta(world.sandbox).labels).toEqual(before);
+  });
+
+  it('SIGKILL at any point, then a restart: the node is consistent after every kill and matches IMDS after every restart', async () => {
+    agent = await start();
+    await converged(defaultWire(), 'initial labels');
+    for (let round = 0; round < 4; round++) {
+      // Half the kills land during a slow patch, half right after IMDS changed.
+      if (round % 2 === 0) world.sandbox.setFaults({ faults: [{ verb: 'patch', resource: 'nodes', latencyMs: 400 }] });
+      const tags = Array.from({ length: round + 1 }, (_, i) => ({ name: `k${round}-${i}`, value: String(i) }));
+      const next = wireWithTags(round === 3 ? [] : tags);
+      const sent = patches();
+      world.emulator.setFixture(next);
+      if (round % 2 === 0) await eventually(patches, (n) => n > sent, 20_000, 'a patch in flight');
+      await agent.stop('SIGKILL');
+      expect(agent.proc.signalCode).toBe('SIGKILL');
+      expect(ownershipProblems(world.sandbox), `after kill ${round}`).toEqual([]);
+      world.sandbox.setFaults({ faults: [] });
+      agent = await start();
+      await converged(next, `converged after restart ${round}`);
+      expect(ownershipProblems(world.sandbox), `after restart ${round}`).toEqual([]);
+    }
+  });
+});
+
+/** Runs the CLI to its exit. */
+function run(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const proc = spawn(process.execPath, [ENTRY, ...args], { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    proc.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    proc.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL');
+      reject(new Error(`did not exit; stderr: ${stderr}`));
+    }, 20_000);
+    proc.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+describe('configuration errors exit 2 and name the field', () => {
+  it.each([
+    { name: 'a value that is not a duration', yaml: 'poll:\n  period: soon\n', field: 'poll.period' },
+    { name: 'an unknown field', yaml: 'imds:\n  endpointt: http://x\n', field: 'imds.endpointt' },
+    { name: 'a rate above IMDS limits', yaml: 'imds:\n  rateLimit:\n    requestsPerSecond: 4\n    burst: 2\n', field: 'imds.rateLimit' },
+    { name: 'a reserved prefix', yaml: 'labels:\n  prefix: node-role.kubernetes.io\n', field: 'labels.prefix' },
+    { name: 'an https IMDS endpoint', yaml: 'imds:\n  endpoint: https://169.254.169.254\n', field: 'imds.endpoint' },
+    { name: 'a wrong type', yaml: 'dryRun: maybe\n', field: 'dryRun' },
+    { name: 'a response cap too large', yaml: 'imds:\n  maxResponseBytes: 1073741824\n', field: 'imds.maxResponseBytes' },
+  ])('$name', async ({ yaml, field }) => {
+    const file = join(world.dir, `bad-${field}.yaml`);
+    writeFileSync(file, yaml);
+    const r = await run(['agent', '--config', file, '--node-name', NODE, '--kubeconfig', world.kubeconfig, '--port', '0']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(field);
+    expect(r.stderr).not.toMatch(/\n\s+at /); // a message, not a stack trace
+  });
+
+  it('a config file that is not YAML, or not a mapping, or missing', async () => {
+    const bad = join(world.dir, 'bad.yaml');
+    writeFileSync(bad, 'poll: [unclosed\n');
+    const list = join(world.dir, 'list.yaml');
+    writeFileSync(list, '- a\n- b\n');
+    for (const [file, message] of [
+      [bad, /not valid YAML/],
+      [list, /mapping at the top level/],
+      [join(world.dir, 'missing.yaml'), /cannot read config file.*ENOENT/],
+    ] as const) {
+      const r = await run(['agent', '--config', file, '--node-name', NODE]);
+      expect(r.code, file).toBe(2);
+      expect(r.stderr).toMatch(message);
+    }
+  });
+
+  it('NODE_NAME missing or empty: a clear error, exit 2', async () => {
+    for (const env of [{}, { NODE_NAME: '' }]) {
+      const r = await run(['agent', '--kubeconfig', world.kubeconfig, '--port', '0'], env);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/kube\.nodeName.*NODE_NAME/);
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+    }
+  });
+
+  it('an unreadable kubeconfig: exit 2, naming the file', async () => {
+    const r = await run(['agent', '--node-name', NODE, '--kubeconfig', join(world.dir, 'nope'), '--port', '0']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(join(world.dir, 'nope'));
+  });
+});
