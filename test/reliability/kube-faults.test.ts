@@ -316,6 +316,10 @@ describe('other writers on the same node', () => {
       const final = JSON.stringify(w.compute.tagsList);
       await until(() => last, (l) => l[0] === final && l[1] === final, 'both agents read the last document');
       await converged(w, 'converged on the last document');
+      // Let a reconcile that started from a watch event older than the other agent's last patch
+      // end (it meets a 409 and re-reads): the steady state is what comes after.
+      world.emulator.resetCounters();
+      await until(() => world.emulator.requests().byPath['/metadata/instance'] ?? 0, (n) => n >= 4, 'a few polls to settle');
       world.sandbox.resetCounters();
       world.emulator.resetCounters();
       await until(() => world.emulator.requests().byPath['/metadata/instance'] ?? 0, (n) => n >= 12, 'a dozen polls between them');
