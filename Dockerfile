@@ -26,16 +26,20 @@ LABEL org.opencontainers.image.title="imds-labeler" \
 WORKDIR /app
 # Owned by root: the agent (uid 65532) can read the bundle but not change it.
 COPY --from=build --chown=0:0 /src/dist/ /app/
-# V8 sized for a small, mostly idle agent (target under 64 MiB RSS, container limit 128 MiB):
+# V8 sized for a small, mostly idle agent (target under 64 MiB RSS, container limit 128 MiB;
+# docs/performance.md has the measurements behind each flag):
+# --jitless runs JavaScript in V8's interpreter only. The agent does a few milliseconds of work
+#   per poll; the JIT tiers would add 10+ MiB of compiled code and compiler memory for nothing.
+#   It also turns off WebAssembly, which only undici needs here, and undici is only used for a
+#   kubeconfig with a proxy-url: remove --jitless (extraEnv NODE_OPTIONS) to use one.
 # --max-semi-space-size=1 caps each young-generation semi-space at 1 MiB instead of 16 MiB;
-#   the agent allocates little between polls, so scavenges stay cheap while RSS drops by tens
-#   of MiB.
-# --max-old-space-size=64 makes V8 collect hard well before the container's memory limit, so
-#   the heap, not the kernel's OOM killer, sets the ceiling.
+#   the agent allocates little between polls, so scavenges stay cheap while RSS drops.
+# --max-old-space-size=24 keeps the old generation tight (the agent lives in about 11 MiB of
+#   heap) so garbage never piles up far above it. It still parses the largest IMDS answer the
+#   agent accepts (imds.maxResponseBytes, 1 MiB); at 16 it would not.
 # Raise both with the chart's extraEnv (NODE_OPTIONS) when raising resources.limits.memory.
-# --jitless would save a little more but turns off WebAssembly, which Node's fetch needs.
 ENV NODE_ENV=production \
-    NODE_OPTIONS="--max-old-space-size=64 --max-semi-space-size=1"
+    NODE_OPTIONS="--jitless --max-old-space-size=24 --max-semi-space-size=1"
 USER 65532:65532
 EXPOSE 9721
 ENTRYPOINT ["/nodejs/bin/node", "/app/imds-labeler.mjs"]

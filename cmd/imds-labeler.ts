@@ -17,7 +17,22 @@ if (!entry) {
 }
 try {
   const command = await entry.load();
-  process.exitCode = await command.run(argv, { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env, signal: controller.signal });
+  // Streams on first use: process.stdin alone loads Node's file streams and readline (the agent
+  // never reads it, and its stdin is /dev/null in a pod).
+  const io = {
+    get stdout() {
+      return process.stdout;
+    },
+    get stderr() {
+      return process.stderr;
+    },
+    get stdin() {
+      return process.stdin;
+    },
+    env: process.env,
+    signal: controller.signal,
+  };
+  process.exitCode = await command.run(argv, io);
 } catch (err) {
   if (isUserError(err)) {
     process.stderr.write(`imds-labeler ${name}: ${err.message}\n`);

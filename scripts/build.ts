@@ -1,27 +1,515 @@
-import { build } from 'esbuild';
-import { statSync } from 'node:fs';
+import { build, type Metafile, type Plugin } from 'esbuild';
+import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { builtinModules } from 'node:module';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 /**
- * The bundle the container image ships: one ESM file with every dependency inlined, so the image
- * needs no node_modules and start-up reads one file. Minified identifiers are kept readable in
- * stack traces through names.
+ * The bundle the container image ships: dist/imds-labeler.mjs plus the chunks it loads lazily
+ * (dist/chunks/), with every dependency inlined, so the image needs no node_modules.
+ *
+ * Everything here serves the agent's footprint (docs/performance.md has the numbers):
+ *
+ * - split: each subcommand is its own chunk. `agent` never parses the emulator, the sandbox, the
+ *   demo or the render command, and rarely used libraries (proxies, OIDC...) load only when used.
+ * - client-node modules are side-effect free (`sideEffects`), so the deep imports in
+ *   src/kube/clientNode.ts keep only what the agent calls instead of every API and model.
+ * - models: client-node's ObjectSerializer knows all ~750 models; the bundle keeps the ones that
+ *   Node, NodeList and Event reach (the rest would deserialize as plain JSON anyway).
+ * - apis: CoreV1Api has ~260 operations in three generated layers; the agent uses three.
+ * - lazy: OIDC, Azure and GCP auth-provider plugins, SOCKS and HTTP proxy agents load on first use.
+ * - transport: client-node's HTTP calls go through src/kube/httpTransport.ts (node:http/https)
+ *   instead of undici, which would cost more memory than the rest of the agent together. undici
+ *   is still in the bundle, in a lazy chunk, for kubeconfigs with a proxy-url.
+ *
+ * Each step can be turned off (`--no-<step>`) to measure what it buys.
  */
-const result = await build({
-  entryPoints: ['cmd/imds-labeler.ts'],
-  outfile: 'dist/imds-labeler.mjs',
-  bundle: true,
-  platform: 'node',
-  format: 'esm',
-  target: 'node24',
-  minifySyntax: true,
-  minifyWhitespace: true,
-  keepNames: true,
-  treeShaking: true,
-  legalComments: 'linked',
-  metafile: true,
-  // Some dependencies still call require(); give the ESM bundle one.
-  banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
-  logLevel: 'warning',
-});
-const bytes = statSync('dist/imds-labeler.mjs').size;
-console.log(`dist/imds-labeler.mjs ${(bytes / 1024).toFixed(0)} KiB from ${Object.keys(result.metafile.inputs).length} modules`);
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const CLIENT_NODE = join(ROOT, 'node_modules/@kubernetes/client-node/dist');
+
+export const STEPS = ['split', 'sideEffects', 'models', 'apis', 'lazy', 'transport', 'watch', 'builtins', 'metrics', 'logger', 'yaml'] as const;
+export type Step = (typeof STEPS)[number];
+
+export interface BuildOptions {
+  /** Output directory; default dist/ in the repository. */
+  outdir?: string;
+  /** Steps turned off, to measure what each one buys. */
+  disable?: readonly Step[];
+  /** Minify identifiers too (off: stack traces stay readable). */
+  minifyIdentifiers?: boolean;
+}
+
+export interface BuildResult {
+  outdir: string;
+  entry: string;
+  /** Bytes of every .mjs file written. */
+  totalBytes: number;
+  /** Bytes of the files the agent subcommand loads (entry plus its static and dynamic imports on the agent path). */
+  metafile: Metafile;
+}
+
+/** Types client-node (de)serializes for the agent: the roots of the models the bundle keeps. */
+const MODEL_ROOTS = ['V1Node', 'V1NodeList', 'CoreV1Event', 'V1Status'];
+/** CoreV1Api operations the agent calls (src/kube/clientNode.ts). */
+const CORE_V1_OPERATIONS = ['listNode', 'patchNode', 'createNamespacedEvent'];
+
+export async function buildBundle(options: BuildOptions = {}): Promise<BuildResult> {
+  const outdir = resolve(options.outdir ?? join(ROOT, 'dist'));
+  const on = (step: Step) => !options.disable?.includes(step);
+  rmSync(outdir, { recursive: true, force: true });
+  const plugins = bundlePlugins(options.disable);
+  const split = on('split');
+
+  const result = await build({
+    absWorkingDir: ROOT,
+    entryPoints: { 'imds-labeler': 'cmd/imds-labeler.ts' },
+    outdir,
+    outExtension: { '.js': '.mjs' },
+    chunkNames: 'chunks/[name]-[hash]',
+    splitting: split,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node24',
+    minifySyntax: true,
+    minifyWhitespace: true,
+    minifyIdentifiers: options.minifyIdentifiers ?? false,
+    keepNames: true,
+    treeShaking: true,
+    legalComments: 'linked',
+    metafile: true,
+    // Some dependencies still call require(); give each ESM file one.
+    banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
+    plugins,
+    logLevel: 'warning',
+  });
+  const outputs = Object.keys(result.metafile.outputs).filter((f) => f.endsWith('.mjs'));
+  const totalBytes = outputs.reduce((sum, f) => sum + statSync(join(ROOT, f)).size, 0);
+  return { outdir, entry: join(outdir, 'imds-labeler.mjs'), totalBytes, metafile: result.metafile };
+}
+
+/** The esbuild plugins of the footprint steps that are on. */
+export function bundlePlugins(disable: readonly Step[] = []): Plugin[] {
+  const on = (step: Step) => !disable.includes(step);
+  const plugins: Plugin[] = [];
+  if (on('sideEffects')) plugins.push(sideEffectFree());
+  if (on('models')) plugins.push(pruneModels(MODEL_ROOTS));
+  if (on('apis')) plugins.push(sliceCoreV1Api(CORE_V1_OPERATIONS));
+  if (on('lazy')) plugins.push(lazyOptionalModules());
+  if (on('transport')) plugins.push(nodeHttpTransport());
+  if (on('transport') && on('watch')) plugins.push(watchWithoutWebStreams());
+  if (on('builtins')) plugins.push(builtinsViaRequire());
+  if (on('metrics')) plugins.push(promClientParts());
+  if (on('logger')) plugins.push(pinoWithoutTransports());
+  if (on('yaml')) plugins.push(oneYamlParser());
+  return plugins;
+}
+
+/** Bytes of JavaScript the `agent` subcommand loads: the entry and the chunks its dynamic imports reach, minus the other subcommands. */
+export function agentPathBytes(metafile: Metafile, root = ROOT): number {
+  const outputs = metafile.outputs;
+  const entry = Object.keys(outputs).find((f) => f.endsWith('imds-labeler.mjs'))!;
+  const seen = new Set<string>();
+  const visit = (file: string, dynamic: boolean) => {
+    if (seen.has(file)) return;
+    const out = outputs[file]!;
+    // A dynamic import of another subcommand (render, emulator, sandbox, cleanup, demo) is not on the agent's path.
+    if (dynamic && out.entryPoint === undefined && Object.keys(out.inputs).some((i) => /src\/cli\/(render|emulator|sandbox|cleanup|demo)\.ts$/.test(i))) return;
+    seen.add(file);
+    for (const imp of out.imports) {
+      if (imp.external) continue;
+      if (imp.kind === 'import-statement') visit(imp.path, false);
+      else if (imp.kind === 'dynamic-import' && !isLazyOnly(outputs[imp.path]!)) visit(imp.path, true);
+    }
+  };
+  visit(entry, false);
+  return [...seen].reduce((sum, f) => sum + statSync(join(root, f)).size, 0);
+}
+
+/** Chunks the agent loads only for optional features (proxies, auth plugins, YAML config files). */
+function isLazyOnly(out: Metafile['outputs'][string]): boolean {
+  return Object.keys(out.inputs).every((i) => /node_modules\/(undici|socks|socks-proxy-agent|hpagent|openid-client|oauth4webapi|jsonpath-plus|agent-base|ip-address|smart-buffer|debug|ms)\/|client-node\/dist\/(oidc|azure|gcp)_auth\.js/.test(i));
+}
+
+const inClientNode = (path: string) => path.startsWith(CLIENT_NODE);
+
+/**
+ * client-node declares no `sideEffects`, so a bundler keeps every module it reaches. Its modules
+ * only declare classes and functions (the File polyfill is for Node 18), so mark them side-effect
+ * free and let tree shaking drop whatever the agent does not use.
+ */
+function sideEffectFree(): Plugin {
+  return {
+    name: 'client-node-side-effect-free',
+    setup(b) {
+      b.onResolve({ filter: /.*/ }, async (args) => {
+        if (args.pluginData === 'side-effects-resolved' || args.path.includes('?')) return undefined;
+        if (!(args.importer && inClientNode(args.importer)) && !args.path.startsWith('@kubernetes/client-node')) return undefined;
+        const r = await b.resolve(args.path, { resolveDir: args.resolveDir, kind: args.kind, importer: args.importer, pluginData: 'side-effects-resolved' });
+        if (r.errors.length || r.external || !inClientNode(r.path)) return undefined;
+        return { path: r.path, sideEffects: false };
+      });
+    },
+  };
+}
+
+/** The model names reachable from `roots` through the attribute types of each model. */
+export function reachableModels(roots: readonly string[], modelsDir = join(CLIENT_NODE, 'gen/models')): Set<string> {
+  const keep = new Set<string>();
+  const queue = [...roots];
+  while (queue.length) {
+    const name = queue.pop()!;
+    if (keep.has(name)) continue;
+    const file = join(modelsDir, `${name}.js`);
+    if (!existsSync(file)) continue;
+    keep.add(name);
+    for (const m of readFileSync(file, 'utf8').matchAll(/"type": "([^"]+)"/g)) {
+      for (const id of m[1]!.match(/[A-Za-z_][\w]*/g) ?? []) if (!keep.has(id)) queue.push(id);
+    }
+  }
+  for (const root of roots) if (!keep.has(root)) throw new Error(`build: client-node has no model ${root}; update MODEL_ROOTS in scripts/build.ts`);
+  return keep;
+}
+
+/** ObjectSerializer with only the models in `keep`; throws when the generated layout is not the expected one. */
+export function pruneSerializerSource(source: string, keep: ReadonlySet<string>): string {
+  const start = source.indexOf('let typeMap = {');
+  const end = start === -1 ? -1 : source.indexOf('\n};', start);
+  if (start === -1 || end === -1) throw new Error('build: client-node ObjectSerializer has no typeMap; update pruneSerializerSource in scripts/build.ts');
+  const model = (line: string) => /^(?:export \* from|import \{ (\w+) \} from) '\.\.\/models\/(\w+)\.js';$/.exec(line)?.[2];
+  const head = source
+    .slice(0, start)
+    .split('\n')
+    .filter((line) => {
+      const name = model(line);
+      return name === undefined || keep.has(name);
+    })
+    .join('\n');
+  const typeMap = source
+    .slice(start, end)
+    .split('\n')
+    .filter((line) => {
+      const m = /^\s+"(\w+)": (\w+),?$/.exec(line);
+      return !m || keep.has(m[1]!);
+    })
+    .join('\n');
+  const kept = [...typeMap.matchAll(/^\s+"(\w+)": /gm)].length;
+  if (kept < keep.size) throw new Error(`build: pruned ObjectSerializer kept ${kept} of ${keep.size} models; update pruneSerializerSource in scripts/build.ts`);
+  return `${head}${typeMap}${source.slice(end)}`;
+}
+
+function pruneModels(roots: readonly string[]): Plugin {
+  return {
+    name: 'client-node-models',
+    setup(b) {
+      const keep = reachableModels(roots);
+      b.onLoad({ filter: /client-node[\\/]dist[\\/]gen[\\/]models[\\/]ObjectSerializer\.js$/ }, (args) => ({
+        contents: pruneSerializerSource(readFileSync(args.path, 'utf8'), keep),
+        loader: 'js',
+        resolveDir: dirname(args.path),
+      }));
+    },
+  };
+}
+
+/**
+ * Removes the methods of `className` (in compiled, generated source: methods at four spaces of
+ * indent, closed by a line `    }`) whose name `keep` refuses. The constructor always stays.
+ */
+export function sliceClassSource(source: string, className: string, keep: (method: string) => boolean): { source: string; kept: string[] } {
+  const lines = source.split('\n');
+  const begin = lines.findIndex((l) => l.startsWith(`export class ${className} `));
+  if (begin === -1) throw new Error(`build: no class ${className} in client-node; update sliceCoreV1Api in scripts/build.ts`);
+  const out = lines.slice(0, begin + 1);
+  const kept: string[] = [];
+  let i = begin + 1;
+  let pendingDoc: string[] = [];
+  for (; i < lines.length && lines[i] !== '}'; i++) {
+    const line = lines[i]!;
+    if (line.startsWith('    /**')) {
+      pendingDoc = [];
+      while (i < lines.length && !lines[i]!.startsWith('     */')) i++;
+      continue;
+    }
+    const m = /^ {4}(?:async )?([A-Za-z_$][\w$]*)\(.*\) \{$/.exec(line);
+    if (!m) throw new Error(`build: unexpected line in client-node class ${className}: ${line.slice(0, 80)}`);
+    let j = i + 1;
+    while (j < lines.length && lines[j] !== '    }') j++;
+    const name = m[1]!;
+    if (name === 'constructor' || keep(name)) {
+      out.push(...pendingDoc, ...lines.slice(i, j + 1));
+      kept.push(name);
+    }
+    pendingDoc = [];
+    i = j;
+  }
+  out.push(...lines.slice(i));
+  return { source: out.join('\n'), kept };
+}
+
+function sliceCoreV1Api(operations: readonly string[]): Plugin {
+  const wanted = new Set(operations.flatMap((op) => [op, `${op}WithHttpInfo`]));
+  const slices: Record<string, string[]> = {
+    'apis/CoreV1Api.js': ['CoreV1ApiRequestFactory', 'CoreV1ApiResponseProcessor'],
+    'types/ObservableAPI.js': ['ObservableCoreV1Api'],
+    'types/ObjectParamAPI.js': ['ObjectCoreV1Api'],
+    'types/PromiseAPI.js': ['PromiseCoreV1Api'],
+  };
+  return {
+    name: 'client-node-core-v1-operations',
+    setup(b) {
+      b.onLoad({ filter: /client-node[\\/]dist[\\/]gen[\\/](apis[\\/]CoreV1Api|types[\\/](ObservableAPI|ObjectParamAPI|PromiseAPI))\.js$/ }, (args) => {
+        const key = relative(join(CLIENT_NODE, 'gen'), args.path).replaceAll('\\', '/');
+        let source = readFileSync(args.path, 'utf8');
+        for (const cls of slices[key] ?? []) {
+          const r = sliceClassSource(source, cls, (m) => wanted.has(m));
+          // The request factory has no *WithHttpInfo twins; the response processor only has those.
+          const expected = cls === 'CoreV1ApiRequestFactory' ? operations.length : cls === 'CoreV1ApiResponseProcessor' ? operations.length : operations.length * 2;
+          if (r.kept.filter((n) => n !== 'constructor').length !== expected) {
+            throw new Error(`build: ${cls} kept ${r.kept.join(', ')}; expected ${expected} of ${[...wanted].join(', ')}; update sliceCoreV1Api in scripts/build.ts`);
+          }
+          source = r.source;
+        }
+        return { contents: source, loader: 'js', resolveDir: dirname(args.path) };
+      });
+    },
+  };
+}
+
+/**
+ * Optional parts of KubeConfig behind a dynamic import, so they land in chunks the agent loads
+ * only when a kubeconfig asks for them:
+ * - auth-provider plugins `oidc`, `azure` and `gcp` (openid-client, jsonpath-plus): the wrapper
+ *   answers isAuthProvider() as the plugin does and loads the plugin on the first request;
+ * - SOCKS proxies (`socks`), loaded on the first connection;
+ * - the proxy agents of KubeConfig.applyToHTTPSOptions (`socks-proxy-agent`, `hpagent`), used only
+ *   by WebSocket calls (exec, attach, port-forward), which the agent never makes: they throw.
+ */
+function lazyOptionalModules(): Plugin {
+  const AUTH = /client-node[\\/]dist[\\/](oidc|azure|gcp)_auth\.js$/;
+  return {
+    name: 'client-node-lazy-optional',
+    setup(b) {
+      b.onLoad({ filter: AUTH, namespace: 'file' }, (args) => {
+        const source = readFileSync(args.path, 'utf8');
+        const cls = /^export class (\w+) \{/m.exec(source)?.[1];
+        const provider = /return user\.authProvider\.name === '(\w+)';/.exec(source)?.[1];
+        if (!cls || !provider) throw new Error(`build: unexpected layout of ${args.path}; update lazyOptionalModules in scripts/build.ts`);
+        const file = JSON.stringify(`./${args.path.split(/[\\/]/).pop()}?real`);
+        return {
+          resolveDir: dirname(args.path),
+          loader: 'js',
+          contents: `export class ${cls} {
+  #real;
+  isAuthProvider(user) { return Boolean(user && user.authProvider && user.authProvider.name === ${JSON.stringify(provider)}); }
+  async applyAuthentication(user, opts) {
+    this.#real ??= new (await import(${file})).${cls}();
+    return this.#real.applyAuthentication(user, opts);
+  }
+}
+`,
+        };
+      });
+      // The real plugin behind the wrapper: the same file in a namespace of its own.
+      b.onResolve({ filter: /_auth\.js\?real$/ }, (args) => ({ path: join(args.resolveDir, args.path.replace(/\?real$/, '')), namespace: 'client-node-auth' }));
+      b.onLoad({ filter: /.*/, namespace: 'client-node-auth' }, (args) => ({ contents: readFileSync(args.path, 'utf8'), loader: 'js', resolveDir: dirname(args.path) }));
+
+      b.onResolve({ filter: /^(socks|socks-proxy-agent|hpagent)$/ }, (args) => {
+        if (!args.importer || !inClientNode(args.importer) || !args.importer.endsWith('config.js')) return undefined;
+        return { path: args.path, namespace: 'lazy-proxy', pluginData: args.resolveDir };
+      });
+      b.onLoad({ filter: /.*/, namespace: 'lazy-proxy' }, (args) => {
+        const unavailable = (name: string) =>
+          `export class ${name} { constructor() { throw new Error('imds-labeler: ${name} (proxy-url for WebSocket calls) is not part of this build'); } }`;
+        const contents =
+          args.path === 'socks'
+            ? `export const SocksClient = {
+  createConnection(options, callback) {
+    import('socks').then((m) => m.SocksClient.createConnection(options, callback), (err) => callback(err));
+  },
+};`
+            : args.path === 'socks-proxy-agent'
+              ? unavailable('SocksProxyAgent')
+              : `${unavailable('HttpProxyAgent')}\n${unavailable('HttpsProxyAgent')}`;
+        return { contents, loader: 'js', resolveDir: args.pluginData as string };
+      });
+    },
+  };
+}
+
+/**
+ * Node's built-in modules through require(), not import. An ES import of a built-in reads every
+ * export to build the module namespace, and that runs lazy getters: `node:http`'s WebSocket,
+ * CloseEvent and MessageEvent load Node's internal undici (12 MiB), `node:tls`'s
+ * rootCertificates parses every root certificate, `node:crypto`'s webcrypto builds WebCrypto.
+ * require() returns the same object without touching them.
+ */
+function builtinsViaRequire(): Plugin {
+  const names = new Set(builtinModules.filter((m) => !m.startsWith('_')));
+  return {
+    name: 'builtins-via-require',
+    setup(b) {
+      b.onResolve({ filter: /^(node:)?[a-z0-9_/]+$/ }, (args) => {
+        const name = args.path.replace(/^node:/, '');
+        if (!names.has(name) || args.kind === 'require-call') return undefined;
+        return { path: name, namespace: 'builtin-require' };
+      });
+      b.onLoad({ filter: /.*/, namespace: 'builtin-require' }, (args) => ({ contents: `module.exports = require(${JSON.stringify(`node:${args.path}`)});`, loader: 'js' }));
+    },
+  };
+}
+
+/**
+ * prom-client's index loads the Pushgateway (http, https, zlib), Summary (tdigest), the cluster
+ * aggregator and OpenTelemetry (for exemplars, which the agent does not enable). The bundle
+ * imports the parts the agent uses straight from their files; a name the agent starts to use
+ * and this list lacks fails the build.
+ */
+function promClientParts(): Plugin {
+  const lib = join(ROOT, 'node_modules/prom-client/lib');
+  const parts: Record<string, string> = { Registry: 'registry.js', Counter: 'counter.js', Gauge: 'gauge.js', Histogram: 'histogram.js', collectDefaultMetrics: 'defaultMetrics.js' };
+  return {
+    name: 'prom-client-parts',
+    setup(b) {
+      b.onResolve({ filter: /^prom-client$/ }, (args) => (args.importer.startsWith(join(ROOT, 'src')) ? { path: 'prom-client', namespace: 'prom-client-parts' } : undefined));
+      b.onLoad({ filter: /.*/, namespace: 'prom-client-parts' }, () => ({
+        contents: Object.entries(parts)
+          .map(([name, file]) => `import ${name} from ${JSON.stringify(join(lib, file))};\nexport { ${name} };`)
+          .join('\n'),
+        loader: 'js',
+        resolveDir: lib,
+      }));
+      // Only processCpuTotal's exemplars read the active span; without exemplars there is none.
+      b.onResolve({ filter: /^@opentelemetry\/api$/ }, (args) => (args.importer.startsWith(lib) ? { path: 'otel', namespace: 'prom-client-parts-otel' } : undefined));
+      b.onLoad({ filter: /.*/, namespace: 'prom-client-parts-otel' }, () => ({
+        contents: 'module.exports = { trace: { getSpan: () => undefined }, context: { active: () => undefined } };',
+        loader: 'js',
+      }));
+    },
+  };
+}
+
+/**
+ * pino's transports run a worker thread from a file that a bundle does not have; the agent logs
+ * to stdout through sonic-boom (and an in-house pretty printer), so thread-stream is left out,
+ * and with it the built-ins only it needs (worker_threads, assert).
+ */
+function pinoWithoutTransports(): Plugin {
+  return {
+    name: 'pino-without-transports',
+    setup(b) {
+      const stubs: Record<string, string> = {
+        'thread-stream': "module.exports = class ThreadStream { constructor() { throw new Error('pino transports are not part of the imds-labeler bundle; logs go to stdout'); } };",
+        // pino asks whether it runs on the main thread; the agent has no other thread.
+        worker_threads: 'module.exports = { isMainThread: true };',
+        // sonic-boom checks one invariant with assert(); node:assert would load its diff machinery.
+        assert: "module.exports = function assert(value, message) { if (!value) throw new Error(message); };",
+      };
+      b.onResolve({ filter: /^(node:)?(thread-stream|worker_threads|assert)$/ }, (args) =>
+        /[\\/](pino|sonic-boom)[\\/]/.test(args.importer) ? { path: args.path.replace(/^node:/, ''), namespace: 'pino-slim' } : undefined,
+      );
+      b.onLoad({ filter: /.*/, namespace: 'pino-slim' }, (args) => ({ contents: stubs[args.path]!, loader: 'js' }));
+    },
+  };
+}
+
+/**
+ * One YAML parser in the bundle: client-node reads kubeconfig files with js-yaml, the agent reads
+ * its config file with yaml. Both are YAML 1.2 core-schema parsers and agree on kubeconfigs, so
+ * client-node gets yaml's parse and stringify under js-yaml's names.
+ */
+function oneYamlParser(): Plugin {
+  return {
+    name: 'one-yaml-parser',
+    setup(b) {
+      b.onResolve({ filter: /^js-yaml$/ }, (args) => (args.importer && inClientNode(args.importer) ? { path: 'js-yaml', namespace: 'one-yaml' } : undefined));
+      b.onLoad({ filter: /.*/, namespace: 'one-yaml' }, () => ({
+        contents: "import { parse, stringify } from 'yaml';\nexport const load = (text) => parse(text);\nexport const dump = (value) => stringify(value);",
+        loader: 'js',
+        resolveDir: ROOT,
+      }));
+    },
+  };
+}
+
+/**
+ * client-node's Watch turns the response body (a web stream) into a Node.js stream and splits it
+ * into lines with readline. With the node:http transport the body is a Node.js stream already:
+ * the Watch reads it directly (`nodeBody`) and splits lines itself, so neither web streams nor
+ * readline load (25 ms of start-up and about 1 MiB without the JIT). A response from undici (a
+ * proxy-url kubeconfig) has no nodeBody and takes the original path.
+ */
+export function patchWatchSource(source: string): string {
+  const edits: [string, string][] = [
+    [
+      "import { createInterface } from 'node:readline';",
+      `import { EventEmitter } from 'node:events';
+import { StringDecoder } from 'node:string_decoder';
+/** Lines of a stream, as readline's createInterface emits them ('line', then 'close'). */
+function createInterface(input) {
+    const lines = new EventEmitter();
+    const decoder = new StringDecoder('utf8');
+    let rest = '';
+    input.on('data', (chunk) => {
+        rest += typeof chunk === 'string' ? chunk : decoder.write(chunk);
+        for (let i = rest.indexOf('\\n'); i !== -1; i = rest.indexOf('\\n')) {
+            const line = rest.slice(0, rest[i - 1] === '\\r' ? i - 1 : i);
+            rest = rest.slice(i + 1);
+            lines.emit('line', line);
+        }
+    });
+    input.once('end', () => {
+        rest += decoder.end();
+        if (rest !== '') lines.emit('line', rest);
+        rest = '';
+        lines.emit('close');
+    });
+    return lines;
+}`,
+    ],
+    ['const body = Readable.fromWeb(response.body);', 'const body = response.nodeBody ?? Readable.fromWeb(response.body);'],
+  ];
+  for (const [from, to] of edits) {
+    if (source.split(from).length !== 2) throw new Error(`build: client-node watch.js no longer has "${from}"; update patchWatchSource in scripts/build.ts`);
+    source = source.replace(from, to);
+  }
+  return source;
+}
+
+function watchWithoutWebStreams(): Plugin {
+  return {
+    name: 'client-node-watch-node-streams',
+    setup(b) {
+      b.onLoad({ filter: /client-node[\\/]dist[\\/]watch\.js$/ }, (args) => ({
+        contents: patchWatchSource(readFileSync(args.path, 'utf8')),
+        loader: 'js',
+        resolveDir: dirname(args.path),
+      }));
+    },
+  };
+}
+
+/** client-node's `undici` imports → src/kube/httpTransport.ts (which loads undici itself for proxies). */
+function nodeHttpTransport(): Plugin {
+  const transport = join(ROOT, 'src/kube/httpTransport.ts');
+  return {
+    name: 'client-node-http-transport',
+    setup(b) {
+      b.onResolve({ filter: /^undici$/ }, (args) => (args.importer && inClientNode(args.importer) ? { path: transport } : undefined));
+    },
+  };
+}
+
+async function main(argv: string[]): Promise<void> {
+  const disable = argv.filter((a) => a.startsWith('--no-')).map((a) => a.slice(5) as Step);
+  for (const s of disable) if (!STEPS.includes(s)) throw new Error(`unknown step ${s}; steps: ${STEPS.join(', ')}`);
+  const outIndex = argv.indexOf('--outdir');
+  const outdir = outIndex === -1 ? undefined : argv[outIndex + 1];
+  const r = await buildBundle({ outdir, disable });
+  const files = Object.keys(r.metafile.outputs).filter((f) => f.endsWith('.mjs')).length;
+  const modules = Object.keys(r.metafile.inputs).length;
+  console.log(`${relative(process.cwd(), r.entry)}: ${files} files, ${(r.totalBytes / 1024).toFixed(0)} KiB from ${modules} modules; the agent loads ${(agentPathBytes(r.metafile) / 1024).toFixed(0)} KiB`);
+}
+
+if (import.meta.main) await main(process.argv.slice(2));

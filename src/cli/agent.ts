@@ -1,3 +1,5 @@
+import { setFlagsFromString } from 'node:v8';
+import * as z from 'zod';
 import { ConfigError, loadConfig } from '../config/load.ts';
 import { createLogger } from '../observability/logger.ts';
 import { createMetrics } from '../observability/metrics.ts';
@@ -20,6 +22,7 @@ Environment (each flag also reads IMDS_LABELER_<FLAG>):
 ${envHelp()}
 `,
   async run(argv, io) {
+    lowFootprintRuntime();
     const { config, help } = loadConfig({ argv, env: io.env });
     if (help) {
       io.stdout.write(this.usage);
@@ -50,3 +53,18 @@ ${envHelp()}
     return 0;
   },
 };
+
+/**
+ * The agent is idle between polls and does the same small amount of work each time, so it trades
+ * a little CPU for memory (docs/performance.md has the numbers). The image runs it with
+ * --jitless (NODE_OPTIONS); for any other way of running it:
+ * - V8 keeps its interpreter and baseline compiler but not its optimizing compilers (Maglev,
+ *   TurboFan), which would take 10+ MiB in a long run for code that runs once a minute, and
+ *   sizes its heap for memory rather than speed. These flags are not accepted in NODE_OPTIONS.
+ * - zod validates without generating code (new Function), which it would otherwise compile and
+ *   keep for each object schema.
+ */
+function lowFootprintRuntime(): void {
+  for (const flag of ['--no-opt', '--no-maglev', '--optimize-for-size']) setFlagsFromString(flag);
+  z.config({ jitless: true });
+}

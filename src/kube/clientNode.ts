@@ -1,4 +1,13 @@
-import { ApiException, CoreV1Api, KubeConfig, PatchStrategy, Watch, setHeaderOptions, type ConfigurationOptions, type RequestContext } from '@kubernetes/client-node';
+// Deep imports, not the package index: the index re-exports every API group, informers, exec,
+// port-forward and more, and the bundle would carry all of it (see docs/performance.md).
+import { KubeConfig } from '@kubernetes/client-node/dist/config.js';
+import { ApiException } from '@kubernetes/client-node/dist/gen/apis/exception.js';
+import type { ConfigurationOptions } from '@kubernetes/client-node/dist/gen/configuration.js';
+import type { RequestContext } from '@kubernetes/client-node/dist/gen/http/http.js';
+import { ObjectCoreV1Api as CoreV1Api } from '@kubernetes/client-node/dist/gen/types/ObjectParamAPI.js';
+import { setHeaderOptions } from '@kubernetes/client-node/dist/middleware.js';
+import { PatchStrategy } from '@kubernetes/client-node/dist/patch.js';
+import { Watch } from '@kubernetes/client-node/dist/watch.js';
 import type { Metrics } from '../observability/metrics.ts';
 import { VERSION } from '../version.ts';
 import { parseRetryAfter } from '../backoff.ts';

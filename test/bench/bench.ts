@@ -1,0 +1,186 @@
+/**
+ * npm run bench — the agent beside the shell loop it replaces, in one table.
+ *
+ * Both run against the same IMDS emulator and the same sandbox API server (behind an HTTPS front,
+ * with a CA file and a token file, as in a cluster). The agent is the bundle the image ships
+ * (built into a temporary directory by scripts/build.ts) with the image's NODE_OPTIONS. Figures
+ * are medians of several runs; timings are never asserted anywhere (the request and write counts
+ * are, in test/e2e/bench-counts.test.ts).
+ *
+ * Usage: node test/bench/bench.ts [--runs 3] [--cold-runs 7] [--cycles 2000] [--warp 40] [--hour-warp 120]
+ *        node test/bench/bench.ts --ladder   (what each footprint step bought, for docs/performance.md)
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { BASELINE_IMDS_PER_CYCLE, kubectlPath, runBaseline } from './lib/baseline.ts';
+import { NODE, agentLabels, resetNode, startAgent, startCluster, workspace, imageNodeOptions, type Cluster } from './lib/env.ts';
+import { cpuSeconds, memory } from './lib/proc.ts';
+import { fixed, median, sleep, spread, until } from './lib/stats.ts';
+import { runLadder } from './lib/ladder.ts';
+import { warpedClock } from './lib/warp.ts';
+
+const { values } = parseArgs({
+  options: {
+    runs: { type: 'string', default: '3' },
+    'cold-runs': { type: 'string', default: '7' },
+    cycles: { type: 'string', default: '2000' },
+    warp: { type: 'string', default: '40' },
+    'hour-warp': { type: 'string', default: '120' },
+    'baseline-cycles': { type: 'string', default: '5' },
+    ladder: { type: 'boolean', default: false },
+  },
+});
+const RUNS = Number(values.runs);
+const COLD_RUNS = Number(values['cold-runs']);
+const CYCLES = Number(values.cycles);
+const WARP = Number(values.warp);
+const HOUR_WARP = Number(values['hour-warp']);
+const BASELINE_CYCLES = Number(values['baseline-cycles']);
+/** The long run's poll period, in agent time; WARP x faster in wall time. */
+const LONG_PERIOD_MS = 1000;
+/** The deployed poll period both sides are compared at. */
+const PERIOD_S = 60;
+const progress = (s: string) => process.stderr.write(`bench: ${s}\n`);
+
+const ws = await workspace();
+const stopAll: (() => Promise<void> | void)[] = [() => ws.close()];
+process.once('SIGINT', () => void Promise.all(stopAll.map((f) => f())).then(() => process.exit(130)));
+
+if (values.ladder) {
+  // What each footprint step bought (docs/performance.md), instead of the comparison table.
+  await runLadder(ws, { coldRuns: COLD_RUNS, runs: Math.min(RUNS, 2), cycles: Math.min(CYCLES, 800), warp: WARP });
+  ws.close();
+  process.exit(0);
+}
+
+const agent = { cold: [] as number[], imdsPerCycle: [] as number[], reads: [] as number[], writes: [] as number[], watches: [] as number[], peak: [] as number[], rss: [] as number[], heap: [] as number[], cpu: [] as number[] };
+const base = { cold: [] as number[], imdsPerCycle: 0, reads: 0, writes: 0, readsCold: 0, peak: [] as number[], cpu: [] as number[] };
+
+async function withCluster<T>(options: Parameters<typeof startCluster>[1], fn: (c: Cluster) => Promise<T>): Promise<T> {
+  const cluster = await startCluster(ws.dir, options);
+  try {
+    return await fn(cluster);
+  } finally {
+    await cluster.close();
+  }
+}
+
+const labelled = (c: Cluster) => Object.keys(agentLabels(c.sandbox)).length > 0;
+
+// ---- Cold start: process start to labels on the node, wall time, no acceleration.
+progress(`cold start, ${COLD_RUNS} runs each`);
+await withCluster({}, async (c) => {
+  for (let i = 0; i < COLD_RUNS; i++) {
+    resetNode(c.sandbox);
+    const a = startAgent({ ws, cluster: c });
+    await until('labels from the agent', () => labelled(c), 30_000, 2);
+    agent.cold.push(performance.now() - a.spawnedAt);
+    await a.stop();
+  }
+  for (let i = 0; i < COLD_RUNS; i++) {
+    resetNode(c.sandbox);
+    const b = runBaseline({ dir: ws.dir, imdsUrl: c.emulator.url, kubeconfig: c.kubeconfig, node: NODE, cycles: 1 });
+    await until('labels from the shell loop', () => labelled(c), 60_000, 2);
+    base.cold.push(performance.now() - b.spawnedAt);
+    await b.done;
+  }
+});
+
+// ---- Long accelerated run: thousands of polls at a 1 s period, time WARP x faster.
+for (let run = 0; run < RUNS; run++) {
+  progress(`long run ${run + 1}/${RUNS}: ${CYCLES} polls, period ${LONG_PERIOD_MS} ms of agent time, time x${WARP}`);
+  const clock = warpedClock(WARP);
+  await withCluster({ clock }, async (c) => {
+    const a = startAgent({ ws, cluster: c, warp: WARP, args: ['--poll-period', `${LONG_PERIOD_MS}ms`, '--poll-jitter', '0'] });
+    await until('labels from the agent', () => labelled(c), 60_000);
+    await a.port();
+    // From here on the agent is warm: count polls and CPU from this point.
+    const r0 = c.emulator.requests().total;
+    const t0 = clock.now();
+    const cpu0 = cpuSeconds(a.pid);
+    await until(`${CYCLES} polls`, () => c.emulator.requests().total - r0 >= CYCLES, CYCLES * LONG_PERIOD_MS / WARP * 5 + 60_000, 100);
+    const polls = c.emulator.requests().total - r0;
+    const cycles = (clock.now() - t0) / LONG_PERIOD_MS;
+    const cpu = cpuSeconds(a.pid) - cpu0;
+    const mem = memory(a.pid);
+    agent.imdsPerCycle.push(polls / cycles);
+    agent.cpu.push((cpu / polls) * 1000);
+    agent.peak.push(mem.peakMiB);
+    agent.rss.push(mem.rssMiB);
+    agent.heap.push(((await a.metric('imds_labeler_nodejs_heap_size_used_bytes')) ?? Number.NaN) / 1048576);
+    await a.stop();
+  });
+}
+
+// ---- Steady state for a simulated hour at the deployed settings (60 s polls, 5 min watches).
+for (let run = 0; run < RUNS; run++) {
+  progress(`steady state ${run + 1}/${RUNS}: one hour of agent time at x${HOUR_WARP} (${fixed(3600 / HOUR_WARP, 0)} s)`);
+  const clock = warpedClock(HOUR_WARP);
+  await withCluster({ clock }, async (c) => {
+    const a = startAgent({ ws, cluster: c, warp: HOUR_WARP });
+    await until('labels from the agent', () => labelled(c), 60_000);
+    // Settle: the first sync and its event are start-up, not steady state.
+    await sleep((2 * 60_000) / HOUR_WARP);
+    c.sandbox.resetCounters();
+    await sleep(3_600_000 / HOUR_WARP);
+    const k = c.sandbox.counters();
+    agent.reads.push((k.byVerb.get ?? 0) + (k.byVerb.list ?? 0) + (k.byVerb.watch ?? 0) + k.nonResource);
+    agent.watches.push(k.byVerb.watch ?? 0);
+    agent.writes.push(k.writes);
+    await a.stop();
+  });
+}
+
+// ---- The shell loop: one cold cycle (empty kubectl cache), then steady cycles.
+progress(`shell loop: ${BASELINE_CYCLES} steady cycles with ${kubectlPath()}`);
+await withCluster({}, async (c) => {
+  const home = join(ws.dir, 'baseline-home');
+  mkdirSync(home, { recursive: true });
+  resetNode(c.sandbox);
+  c.sandbox.resetCounters();
+  await runBaseline({ dir: ws.dir, imdsUrl: c.emulator.url, kubeconfig: c.kubeconfig, node: NODE, cycles: 1, home }).done;
+  const cold = c.sandbox.counters();
+  base.readsCold = (cold.byVerb.get ?? 0) + (cold.byVerb.list ?? 0) + cold.nonResource;
+  for (let run = 0; run < RUNS; run++) {
+    c.sandbox.resetCounters();
+    c.emulator.resetCounters();
+    const r = await runBaseline({ dir: ws.dir, imdsUrl: c.emulator.url, kubeconfig: c.kubeconfig, node: NODE, cycles: BASELINE_CYCLES, home }).done;
+    const k = c.sandbox.counters();
+    base.imdsPerCycle = c.emulator.requests().total / BASELINE_CYCLES;
+    base.reads = ((k.byVerb.get ?? 0) + (k.byVerb.list ?? 0) + (k.byVerb.watch ?? 0) + k.nonResource) / BASELINE_CYCLES;
+    base.writes = k.writes / BASELINE_CYCLES;
+    base.cpu.push((r.cpuSeconds / BASELINE_CYCLES) * 1000);
+    base.peak.push(r.peakTreeMiB);
+  }
+});
+await ws.close();
+
+// ---- The table.
+const perHour = 3600 / PERIOD_S;
+const rows: [string, string, string][] = [
+  ['IMDS requests per poll cycle (limit 1)', fixed(median(agent.imdsPerCycle), 2), `${fixed(base.imdsPerCycle, 0)} (one per field; expected ${BASELINE_IMDS_PER_CYCLE})`],
+  ['API reads per node-hour, steady state', `${spread(agent.reads, 0)} (${fixed(median(agent.watches), 0)} watch renewals)`, `${fixed(base.reads * perHour, 0)} (${fixed(base.reads, 0)} per cycle x ${perHour}; first cycle ${base.readsCold})`],
+  ['API writes per node-hour, steady state (limit 0)', spread(agent.writes, 0), `${fixed(base.writes * perHour, 0)} (${fixed(base.writes, 0)} per cycle x ${perHour})`],
+  ['Cold start to labels applied, ms', spread(agent.cold, 0), spread(base.cold, 0)],
+  [`Peak RSS after ${CYCLES} cycles, MiB`, spread(agent.peak), `${spread(base.peak)} (bash + curl/kubectl, peak of the tree)`],
+  [`RSS / heap used at the end, MiB`, `${fixed(median(agent.rss))} / ${fixed(median(agent.heap))}`, 'n/a (nothing stays resident but bash)'],
+  ['CPU seconds per 1,000 cycles', spread(agent.cpu, 2), spread(base.cpu, 0)],
+];
+const w0 = Math.max(...rows.map((r) => r[0].length), 6);
+const w1 = Math.max(...rows.map((r) => r[1].length), 'imds-labeler (bundle)'.length);
+const line = (a: string, b: string, c: string) => `| ${a.padEnd(w0)} | ${b.padEnd(w1)} | ${c} |`;
+console.log(line('', 'imds-labeler (bundle)', 'shell loop: curl per field + kubectl label'));
+console.log(`|${'-'.repeat(w0 + 2)}|${'-'.repeat(w1 + 2)}|${'-'.repeat(44)}|`);
+for (const r of rows) console.log(line(...r));
+console.log(`
+Medians of ${RUNS} runs (cold start: ${COLD_RUNS}), spread in parentheses. Node ${process.versions.node}, NODE_OPTIONS of the image: ${imageNodeOptions('/app').join(' ')}.
+- Both sides use the same IMDS emulator (no throttle) and the same sandbox API server behind HTTPS (CA file, token file).
+- IMDS per cycle: agent polls counted over ${CYCLES} cycles of ${LONG_PERIOD_MS} ms (jitter 0), divided by the cycles the elapsed time allows.
+- API per node-hour: the agent is measured over one simulated hour at the deployed settings (60 s polls ±20 %, 5 min watches, 10 min resync),
+  time running ${HOUR_WARP}x faster (agent and sandbox); counted after start-up. The shell loop is measured over ${BASELINE_CYCLES} cycles
+  (kubectl's discovery cache warm) and multiplied by ${perHour} cycles per hour at a ${PERIOD_S} s period. Reads include discovery requests.
+- Peak RSS / heap / CPU: ${CYCLES} polls at a ${LONG_PERIOD_MS} ms period with time ${WARP}x faster (${fixed((CYCLES * LONG_PERIOD_MS) / WARP / 1000, 0)} s wall);
+  peak is the kernel's VmHWM of the agent process, heap is nodejs_heap_size_used_bytes from its /metrics; CPU counts from the first labels on.
+  The shell loop's CPU is bash's \`times\` (its own and its children's) over ${BASELINE_CYCLES} cycles, scaled to 1,000.
+- Cold start: spawn to the first label on the node (sandbox polled every 2 ms), 60 s period; the shell loop starts with an empty kubectl cache.`);

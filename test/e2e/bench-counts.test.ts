@@ -1,0 +1,58 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { agentLabels, startAgent, startCluster, workspace, type AgentProcess, type Cluster, type Workspace } from '../bench/lib/env.ts';
+import { sleep, until } from '../bench/lib/stats.ts';
+import { warpedClock } from '../bench/lib/warp.ts';
+
+/**
+ * The count rows of `npm run bench`, as assertions: the bundled agent, with the image's node
+ * options, sends one IMDS request per poll and writes nothing to the API in steady state. Time
+ * runs WARP times faster (agent and sandbox) so a half-hour of polls, watch renewals and resyncs
+ * fits in a few seconds. Counts only: no timing is asserted.
+ */
+const WARP = 240;
+const PERIOD_MS = 60_000;
+const WINDOW_MS = 30 * 60_000;
+
+let ws: Workspace;
+let cluster: Cluster;
+let agent: AgentProcess | undefined;
+const clock = warpedClock(WARP);
+
+beforeAll(async () => {
+  ws = await workspace();
+  cluster = await startCluster(ws.dir, { clock });
+});
+afterAll(async () => {
+  await agent?.stop();
+  await cluster?.close();
+  ws?.close();
+});
+
+describe('benchmark counts (bundled agent)', () => {
+  it('one IMDS request per poll cycle and no API writes in steady state', async () => {
+    agent = startAgent({ ws, cluster, warp: WARP, args: ['--poll-jitter', '0'] });
+    await until('labels from the agent', () => Object.keys(agentLabels(cluster.sandbox)).length > 0, 30_000, 10);
+    // Start-up (first patch and its event) is over after one more poll.
+    await sleep((1.5 * PERIOD_MS) / WARP);
+    cluster.sandbox.resetCounters();
+    cluster.emulator.resetCounters();
+    const t0 = clock.now();
+    await sleep(WINDOW_MS / WARP);
+    const elapsed = clock.now() - t0;
+    const imds = cluster.emulator.requests();
+    const api = cluster.sandbox.counters();
+
+    // IMDS: the whole document in one GET, never a request per field.
+    expect(Object.keys(imds.byPath)).toEqual(['/metadata/instance']);
+    // A poll every PERIOD_MS of agent time: at most one request per cycle that fits the window.
+    expect(imds.total).toBeLessThanOrEqual(Math.floor(elapsed / PERIOD_MS) + 1);
+    expect(imds.total).toBeGreaterThanOrEqual(Math.floor(elapsed / PERIOD_MS / 2));
+
+    // API: nothing written while nothing changes; reads are only watch renewals.
+    expect(api.writes).toBe(0);
+    expect(api.byVerb).not.toHaveProperty('list');
+    expect(api.byVerb).not.toHaveProperty('get');
+    // Each watch asks for a timeout in [5 min, 10 min): at most one renewal per 5 min, plus the one open.
+    expect(api.byVerb.watch ?? 0).toBeLessThanOrEqual(Math.ceil(elapsed / 300_000) + 1);
+  });
+});
