@@ -34,13 +34,15 @@ COPY --from=build --chown=0:0 /src/dist/ /app/
 #   kubeconfig with a proxy-url: remove --jitless (extraEnv NODE_OPTIONS) to use one.
 # --max-semi-space-size=1 caps each young-generation semi-space at 1 MiB instead of 16 MiB;
 #   the agent allocates little between polls, so scavenges stay cheap while RSS drops.
-# --max-old-space-size=24 keeps the old generation tight (the agent lives in about 11 MiB of
-#   heap) so garbage never piles up far above it. It still parses the largest IMDS answer the
-#   agent accepts (imds.maxResponseBytes, 1 MiB); at 16 it would not.
+# --max-old-space-size=16 keeps the old generation tight. The agent lives in about 10 MiB of
+#   heap; with more room V8 lets garbage pile up to the cap between full collections, which is
+#   where most of a long run's peak RSS came from (docs/performance.md). 16 still parses the
+#   largest IMDS answer the agent accepts (imds.maxResponseBytes, 1 MiB; tested in
+#   test/e2e/bundle.test.ts); 12 does not.
 # Raise both with the chart's extraEnv (NODE_OPTIONS) when raising resources.limits.memory.
 ENV NODE_ENV=production \
-    NODE_OPTIONS="--jitless --max-old-space-size=24 --max-semi-space-size=1"
+    NODE_OPTIONS="--jitless --max-old-space-size=16 --max-semi-space-size=1"
 USER 65532:65532
 EXPOSE 9721
 ENTRYPOINT ["/nodejs/bin/node", "/app/imds-labeler.mjs"]
-CMD ["agent", "--config", "/etc/imds-labeler/config.yaml"]
+CMD ["agent", "--config", "/etc/imds-labeler/config.json"]

@@ -28,7 +28,7 @@ import { fileURLToPath } from 'node:url';
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const CLIENT_NODE = join(ROOT, 'node_modules/@kubernetes/client-node/dist');
 
-export const STEPS = ['split', 'sideEffects', 'models', 'apis', 'lazy', 'transport', 'watch', 'builtins', 'metrics', 'logger', 'yaml'] as const;
+export const STEPS = ['split', 'sideEffects', 'models', 'apis', 'lazy', 'transport', 'watch', 'builtins', 'metrics', 'logger', 'yaml', 'names'] as const;
 export type Step = (typeof STEPS)[number];
 
 export interface BuildOptions {
@@ -75,7 +75,10 @@ export async function buildBundle(options: BuildOptions = {}): Promise<BuildResu
     minifySyntax: true,
     minifyWhitespace: true,
     minifyIdentifiers: options.minifyIdentifiers ?? false,
-    keepNames: true,
+    // esbuild's keepNames wraps every function and class in a __name() call at load time (about
+    // 30 ms of start-up without the JIT). Identifiers are not minified, so names survive, but for
+    // a suffix where two modules' names collide (pino2).
+    keepNames: !on('names'),
     treeShaking: true,
     legalComments: 'linked',
     metafile: true,
@@ -102,7 +105,7 @@ export function bundlePlugins(disable: readonly Step[] = []): Plugin[] {
   if (on('builtins')) plugins.push(builtinsViaRequire());
   if (on('metrics')) plugins.push(promClientParts());
   if (on('logger')) plugins.push(pinoWithoutTransports());
-  if (on('yaml')) plugins.push(oneYamlParser());
+  if (on('yaml')) plugins.push(noClientNodeYaml());
   return plugins;
 }
 
@@ -129,7 +132,7 @@ export function agentPathBytes(metafile: Metafile, root = ROOT): number {
 
 /** Chunks the agent loads only for optional features (proxies, auth plugins, YAML config files). */
 function isLazyOnly(out: Metafile['outputs'][string]): boolean {
-  return Object.keys(out.inputs).every((i) => /node_modules\/(undici|socks|socks-proxy-agent|hpagent|openid-client|oauth4webapi|jsonpath-plus|agent-base|ip-address|smart-buffer|debug|ms)\/|client-node\/dist\/(oidc|azure|gcp)_auth\.js/.test(i));
+  return Object.keys(out.inputs).every((i) => /node_modules\/(yaml|undici|socks|socks-proxy-agent|hpagent|openid-client|oauth4webapi|jsonpath-plus|rfc4648|agent-base|ip-address|smart-buffer|debug|ms)\/|client-node\/dist\/(oidc|azure|gcp)_auth\.js/.test(i));
 }
 
 const inClientNode = (path: string) => path.startsWith(CLIENT_NODE);
@@ -415,19 +418,24 @@ function pinoWithoutTransports(): Plugin {
 }
 
 /**
- * One YAML parser in the bundle: client-node reads kubeconfig files with js-yaml, the agent reads
- * its config file with yaml. Both are YAML 1.2 core-schema parsers and agree on kubeconfigs, so
- * client-node gets yaml's parse and stringify under js-yaml's names.
+ * No YAML parser on the agent's path: the agent reads kubeconfig files with loadKubeConfig
+ * (src/kube/clientNode.ts) and its config file with src/config/text.ts, which parse JSON
+ * themselves and import yaml only for YAML. client-node's own js-yaml calls (loadFromString,
+ * exportConfig) are synchronous and unused; in the bundle they fail with a clear message
+ * instead of carrying a second YAML parser.
  */
-function oneYamlParser(): Plugin {
+function noClientNodeYaml(): Plugin {
   return {
-    name: 'one-yaml-parser',
+    name: 'no-client-node-yaml',
     setup(b) {
-      b.onResolve({ filter: /^js-yaml$/ }, (args) => (args.importer && inClientNode(args.importer) ? { path: 'js-yaml', namespace: 'one-yaml' } : undefined));
-      b.onLoad({ filter: /.*/, namespace: 'one-yaml' }, () => ({
-        contents: "import { parse, stringify } from 'yaml';\nexport const load = (text) => parse(text);\nexport const dump = (value) => stringify(value);",
+      b.onResolve({ filter: /^js-yaml$/ }, (args) => (args.importer && inClientNode(args.importer) ? { path: 'js-yaml', namespace: 'no-yaml' } : undefined));
+      b.onLoad({ filter: /.*/, namespace: 'no-yaml' }, () => ({
+        contents: [
+          "const absent = () => { throw new Error('imds-labeler: client-node YAML parsing is not part of this build; kubeconfig files are read by loadKubeConfig'); };",
+          'export const load = absent;',
+          'export const dump = absent;',
+        ].join('\n'),
         loader: 'js',
-        resolveDir: ROOT,
       }));
     },
   };

@@ -4,6 +4,7 @@ import { ConfigError, loadConfig } from '../config/load.ts';
 import { createLogger } from '../observability/logger.ts';
 import { createMetrics } from '../observability/metrics.ts';
 import { VERSION } from '../version.ts';
+import { nodeClientFor } from './nodeClient.ts';
 import type { Command } from './command.ts';
 import { envHelp, sharedFlagsHelp } from './usage.ts';
 
@@ -23,7 +24,7 @@ ${envHelp()}
 `,
   async run(argv, io) {
     lowFootprintRuntime();
-    const { config, help } = loadConfig({ argv, env: io.env });
+    const { config, help } = await loadConfig({ argv, env: io.env });
     if (help) {
       io.stdout.write(this.usage);
       return 0;
@@ -34,20 +35,11 @@ ${envHelp()}
     const logger = createLogger({ level: config.log.level, format: config.log.format });
     const metrics = createMetrics({ version: VERSION, processMetrics: true });
     // Loaded here, not at the top: the Kubernetes client is the heaviest import of the agent.
-    const [{ createClientNodeNodeClient }, { createImds }, { runAgent }] = await Promise.all([
-      import('../kube/clientNode.ts'),
+    const [nodeClient, { createImds }, { runAgent }] = await Promise.all([
+      nodeClientFor(config.kube.kubeconfig, { component: 'imds-labeler', metrics }),
       import('../imds/index.ts'),
       import('../agent.ts'),
     ]);
-    let nodeClient;
-    try {
-      nodeClient = createClientNodeNodeClient({ kubeconfig: config.kube.kubeconfig, component: 'imds-labeler', metrics });
-    } catch (err) {
-      // First line only: a YAML parser quotes the offending lines after it, and a kubeconfig's
-      // offending line can be its token.
-      const reason = String((err as Error).message).split('\n')[0];
-      throw new ConfigError(`cannot load Kubernetes client configuration${config.kube.kubeconfig ? ` from ${config.kube.kubeconfig}` : ' (in-cluster)'}: ${reason}`, 'kube.kubeconfig');
-    }
     const imds = createImds(config.imds, { metrics, logger });
     await runAgent({ config, nodeName, nodeClient, fetchInstance: imds.fetchInstance, logger, metrics, signal: io.signal });
     return 0;

@@ -2,6 +2,7 @@ import { ConfigError, loadConfig } from '../config/load.ts';
 import { reconcilePolicy } from '../kube/policy.ts';
 import { createLogger } from '../observability/logger.ts';
 import type { Command } from './command.ts';
+import { nodeClientFor } from './nodeClient.ts';
 import { sharedFlagsHelp } from './usage.ts';
 
 export const cleanupCommand: Command = {
@@ -18,7 +19,7 @@ Flags:
 ${sharedFlagsHelp()}
 `,
   async run(argv, io) {
-    const { config, help, flags } = loadConfig({ argv, env: io.env }, { 'all-nodes': { type: 'boolean' } });
+    const { config, help, flags } = await loadConfig({ argv, env: io.env }, { 'all-nodes': { type: 'boolean' } });
     if (help) {
       io.stdout.write(this.usage);
       return 0;
@@ -27,8 +28,7 @@ ${sharedFlagsHelp()}
     const nodeName = all ? undefined : config.kube.nodeName;
     if (!all && !nodeName) throw new ConfigError('kube.nodeName: pass --all-nodes or --node-name NAME', 'kube.nodeName');
     const logger = createLogger({ level: config.log.level, format: config.log.format });
-    const [{ createClientNodeNodeClient }, { cleanupNodes }] = await Promise.all([import('../kube/clientNode.ts'), import('../kube/cleanup.ts')]);
-    const client = createClientNodeNodeClient({ kubeconfig: config.kube.kubeconfig, component: 'imds-labeler' });
+    const [client, { cleanupNodes }] = await Promise.all([nodeClientFor(config.kube.kubeconfig, { component: 'imds-labeler' }), import('../kube/cleanup.ts')]);
     const results = await cleanupNodes(client, reconcilePolicy(config.labels), logger, { nodeName, dryRun: config.dryRun });
     logger.info({ nodes: results.length }, 'cleanup done');
     return 0;

@@ -56,6 +56,15 @@ async function runDemo(io: CommandIO, options: { follow: boolean; fixture: strin
   const emulator = await startEmulator({ port: 0, fixture: fixturePath });
   const sandbox = await startSandbox({ port: 0, nodes: [NODE] });
   sandbox.writeKubeconfig(kubeconfigPath);
+  let kc;
+  try {
+    kc = await loadKubeConfig(kubeconfigPath);
+  } catch (err) {
+    // The servers would otherwise keep the process alive after the error.
+    await Promise.all([emulator.close(), sandbox.close()]);
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
   const config = configSchema.parse({
     imds: { endpoint: emulator.url },
     poll: { period: options.pollPeriod, jitter: 0 },
@@ -72,7 +81,7 @@ async function runDemo(io: CommandIO, options: { follow: boolean; fixture: strin
   const agent = runAgent({
     config,
     nodeName: NODE,
-    nodeClient: createClientNodeNodeClient({ component: 'imds-labeler', metrics }, loadKubeConfig(kubeconfigPath)),
+    nodeClient: createClientNodeNodeClient({ component: 'imds-labeler', metrics }, kc),
     fetchInstance: createImds(config.imds, { metrics, logger }).fetchInstance,
     logger,
     metrics,

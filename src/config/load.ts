@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
-import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { OPTIONS, envName, type OptionSpec } from './options.ts';
 import { configSchema, type Config } from './schema.ts';
+import { parseJsonOrYaml } from './text.ts';
 
 export class ConfigError extends Error {
   readonly kind = 'config';
@@ -39,7 +39,7 @@ export function flagOptions(extra: ParseArgsOptionsConfig = {}): ParseArgsOption
 }
 
 /** defaults < config file < environment < flags. Throws ConfigError naming the field. */
-export function loadConfig(sources: ConfigSources, extraFlags: ParseArgsOptionsConfig = {}): LoadedConfig & { flags: Record<string, unknown> } {
+export async function loadConfig(sources: ConfigSources, extraFlags: ParseArgsOptionsConfig = {}): Promise<LoadedConfig & { flags: Record<string, unknown> }> {
   let parsed;
   try {
     parsed = parseArgs({ args: [...sources.argv], options: flagOptions(extraFlags), allowPositionals: true, allowNegative: true, strict: true });
@@ -52,7 +52,7 @@ export function loadConfig(sources: ConfigSources, extraFlags: ParseArgsOptionsC
 
   const configPath = (flags.config as string | undefined) ?? sources.env.IMDS_LABELER_CONFIG;
   if (configPath) {
-    const fromFile = readConfigFile(configPath, sources.readFile ?? ((p) => readFileSync(p, 'utf8')));
+    const fromFile = await readConfigFile(configPath, sources.readFile ?? ((p) => readFileSync(p, 'utf8')));
     deepMerge(merged, fromFile);
     for (const path of leafPaths(fromFile)) origin.set(path, configPath);
   }
@@ -71,7 +71,7 @@ export function loadConfig(sources: ConfigSources, extraFlags: ParseArgsOptionsC
   return { config: result.data, positionals: parsed.positionals, help: flags.help === true, flags };
 }
 
-function readConfigFile(path: string, read: (path: string) => string): Tree {
+async function readConfigFile(path: string, read: (path: string) => string): Promise<Tree> {
   let text: string;
   try {
     text = read(path);
@@ -80,9 +80,9 @@ function readConfigFile(path: string, read: (path: string) => string): Tree {
   }
   let data: unknown;
   try {
-    data = parseYaml(text);
+    data = await parseJsonOrYaml(text);
   } catch (err) {
-    throw new ConfigError(`config file ${path} is not valid YAML: ${(err as Error).message.split('\n')[0]}`);
+    throw new ConfigError(`config file ${path} is not valid JSON or YAML: ${(err as Error).message.split('\n')[0]}`);
   }
   if (data == null) return {};
   if (typeof data !== 'object' || Array.isArray(data)) throw new ConfigError(`config file ${path} must hold a mapping at the top level`);

@@ -1,6 +1,9 @@
 // Deep imports, not the package index: the index re-exports every API group, informers, exec,
 // port-forward and more, and the bundle would carry all of it (see docs/performance.md).
+import { readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node/dist/config.js';
+import { newClusters, newContexts, newUsers } from '@kubernetes/client-node/dist/config_types.js';
 import { ApiException } from '@kubernetes/client-node/dist/gen/apis/exception.js';
 import type { ConfigurationOptions } from '@kubernetes/client-node/dist/gen/configuration.js';
 import type { RequestContext } from '@kubernetes/client-node/dist/gen/http/http.js';
@@ -9,6 +12,7 @@ import { setHeaderOptions } from '@kubernetes/client-node/dist/middleware.js';
 import { PatchStrategy } from '@kubernetes/client-node/dist/patch.js';
 import { Watch } from '@kubernetes/client-node/dist/watch.js';
 import type { Metrics } from '../observability/metrics.ts';
+import { parseJsonOrYaml } from '../config/text.ts';
 import { VERSION } from '../version.ts';
 import { parseRetryAfter } from '../backoff.ts';
 import { KubeError, isNetworkError, kindForStatus } from './errors.ts';
@@ -18,8 +22,6 @@ import { toNodeMeta, type MetadataPatch, type NodeEvent, type NodeMeta, type Wat
 const USER_AGENT = `imds-labeler/${VERSION}`;
 
 export interface ClientNodeOptions {
-  /** A kubeconfig file; in-cluster configuration when absent. */
-  kubeconfig?: string;
   /** Component name on Events and in the User-Agent. */
   component: string;
   metrics?: Metrics;
@@ -27,15 +29,26 @@ export interface ClientNodeOptions {
   eventNamespace?: string;
 }
 
-export function loadKubeConfig(kubeconfig?: string): KubeConfig {
+/**
+ * A kubeconfig file, read as KubeConfig.loadFromFile reads it (relative paths are relative to
+ * the file), or the in-cluster configuration. A kubeconfig in JSON is parsed without loading
+ * the YAML parser.
+ */
+export async function loadKubeConfig(kubeconfig?: string): Promise<KubeConfig> {
   const kc = new KubeConfig();
-  if (kubeconfig) kc.loadFromFile(kubeconfig);
-  else kc.loadFromCluster();
+  if (!kubeconfig) {
+    kc.loadFromCluster();
+    return kc;
+  }
+  const file = (await parseJsonOrYaml(readFileSync(kubeconfig, 'utf8'))) as Record<string, unknown> | null;
+  if (file === null || typeof file !== 'object' || Array.isArray(file)) throw new Error('not a kubeconfig: no mapping at the top level');
+  kc.loadFromOptions({ clusters: newClusters(file.clusters), contexts: newContexts(file.contexts), users: newUsers(file.users), currentContext: file['current-context'] });
+  kc.makePathsAbsolute(dirname(kubeconfig));
   return kc;
 }
 
 /** NodeClient over @kubernetes/client-node, exactly as it talks to a real cluster. */
-export function createClientNodeNodeClient(options: ClientNodeOptions, kc = loadKubeConfig(options.kubeconfig)): NodeClient {
+export function createClientNodeNodeClient(options: ClientNodeOptions, kc: KubeConfig): NodeClient {
   const core = kc.makeApiClient(CoreV1Api);
   const watcher = new Watch(kc);
   const metrics = options.metrics;

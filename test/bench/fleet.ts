@@ -1,26 +1,37 @@
 /**
- * npm run bench:fleet — thousands of simulated agents against one sandbox.
+ * npm run bench:fleet — thousands of simulated agents against one sandbox API server.
  *
  * Each simulated agent runs the agent's real code: runPoller (jittered polls), render (mapping),
- * runNodeWatch (list + watch with jittered timeouts, backoff, 410 handling), NodeSyncer and
- * reconcile (the minimal patch). What is shared, so that 5,000 agents fit in one process on two
- * cores:
- *   - IMDS: an in-process document per node (the IMDS side is measured by `npm run bench`);
- *   - reads: list/watch of each agent are answered by one informer (a single list and watch
- *     against the sandbox, fanned out per node). Each agent's own list/watch calls are still
- *     counted, as the reads the API server would see;
- *   - writes: every patch goes over HTTP to the sandbox through @kubernetes/client-node.
- * Time runs faster than the wall clock (--speed); every figure is reported in agent time.
+ * the change detection of src/agent.ts, runNodeWatch (list + watch with jittered timeouts,
+ * backoff, 410 handling), NodeSyncer (retries, pacing, Events) and reconcile (the minimal patch).
+ * What is shared, so that 5,000 agents fit in one process on two cores:
+ *   - IMDS: an in-process document per node (the IMDS side is what `npm run bench` measures);
+ *   - reads: the agents' list/watch calls are answered by one informer (one list and one watch
+ *     of all nodes against the sandbox) fanned out per node; each agent's own list and watch
+ *     calls are counted as the reads the API server would get. A real HTTP watch per node does
+ *     not scale in the sandbox (docs/performance.md: at 1,000 nodes, 38 s of sandbox CPU just to
+ *     list and watch, because every list copies every node and every change is copied for
+ *     every watcher);
+ *   - writes: every patch and every Event goes over HTTP to the sandbox through
+ *     @kubernetes/client-node, and is counted by the sandbox.
+ * The sandbox runs in its own process (the other core). Agent time runs faster than the wall
+ * clock (--speed, --hour-speed); every figure is in agent time.
  *
- * Usage: npm run bench:fleet --  [--nodes 5000] [--speed 6] [--hour-speed 60]
+ * Usage: npm run bench:fleet -- [--nodes 5000] [--speed 2] [--hour-speed 60]
+ *   --speed: agent time per wall second while agents write (start-up, scenarios 1 and 2); the
+ *   fleet process must keep up (its event-loop delay is reported) or rates come out in bursts.
+ *   --hour-speed: for the quiet steady-state hour and the pauses between scenarios.
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { Watch } from '@kubernetes/client-node';
+import { jittered } from '../../src/backoff.ts';
 import type { Clock } from '../../src/clock.ts';
 import { configSchema } from '../../src/config/schema.ts';
 import { builtInFixture } from '../../src/imds/emulator/fixtures.ts';
@@ -31,30 +42,38 @@ import { KubeError } from '../../src/kube/errors.ts';
 import type { NodeClient, WatchEnd, WatchHandlers, WatchOptions } from '../../src/kube/nodeClient.ts';
 import { runNodeWatch } from '../../src/kube/nodeWatch.ts';
 import { reconcilePolicy } from '../../src/kube/policy.ts';
+import type { CounterSnapshot, SandboxFaults } from '../../src/kube/sandbox/server.ts';
 import { NodeSyncer } from '../../src/kube/syncer.ts';
 import { toNodeMeta, type NodeMeta } from '../../src/kube/types.ts';
-import { Watch } from '@kubernetes/client-node';
+import type { Desired } from '../../src/mapping/desired.ts';
 import { render } from '../../src/mapping/render.ts';
 import { silentLogger } from '../../src/observability/logger.ts';
-import type { CounterSnapshot, SandboxFaults } from '../../src/kube/sandbox/server.ts';
+import { cpuSeconds, memory } from './lib/proc.ts';
 
-const { values } = parseArgs({ options: { nodes: { type: 'string', default: '5000' }, speed: { type: 'string', default: '6' }, 'hour-speed': { type: 'string', default: '60' } } });
+const { values } = parseArgs({ options: { nodes: { type: 'string', default: '5000' }, speed: { type: 'string', default: '2' }, 'hour-speed': { type: 'string', default: '60' } } });
 const N = Number(values.nodes);
 let SPEED = Number(values.speed);
+const HOUR_SPEED = Math.max(SPEED, Number(values['hour-speed']));
+/** The deployed settings (chart defaults). */
 const PERIOD_MS = 60_000;
 const JITTER = 0.2;
 const WATCH_TIMEOUT_MS = 300_000;
+const OUTAGE_MS = 60_000;
+const RESYNC_MS = 600_000;
+const started = performance.now();
 
-/**
- * Agent time runs SPEED times faster than the wall clock. Timers are kept in agent time, so a
- * change of speed (the steady-state hour runs faster) applies to sleeps already pending.
- */
+// ---- Time: agent time runs SPEED times faster than the wall clock. Sleeps are kept in agent
+// time in one heap, so a change of speed (the steady-state hour runs faster) applies to sleeps
+// already pending, and 20,000 pending sleeps cost one wall-clock timer.
 let origin = { wall: Date.now(), agent: Date.now() };
 const agentNow = () => origin.agent + (Date.now() - origin.wall) * SPEED;
-interface Sleeper { at: number; fire: () => void; cancelled: boolean }
-/** A binary min-heap on `at`: tens of thousands of pending sleeps, thousands firing a second. */
+interface Sleeper {
+  at: number;
+  fire: () => void;
+  cancelled: boolean;
+}
 const heap: Sleeper[] = [];
-function push(t: Sleeper) {
+function push(t: Sleeper): void {
   heap.push(t);
   for (let i = heap.length - 1; i > 0; ) {
     const p = (i - 1) >> 1;
@@ -83,7 +102,7 @@ function pop(): Sleeper {
 }
 let driver: NodeJS.Timeout | undefined;
 let nextAt = Infinity;
-function drive() {
+function drive(): void {
   if (driver) clearTimeout(driver);
   driver = undefined;
   nextAt = Infinity;
@@ -97,11 +116,11 @@ function drive() {
     driver = setTimeout(drive, Math.max(1, (nextAt - now) / SPEED));
   }
 }
-const setSpeed = (speed: number) => {
+function setSpeed(speed: number): void {
   origin = { wall: Date.now(), agent: agentNow() };
   SPEED = speed;
   drive();
-};
+}
 const clock: Clock = {
   now: agentNow,
   sleep: (ms, signal) =>
@@ -124,15 +143,25 @@ const clock: Clock = {
       if (sleeper.at < nextAt) drive();
     }),
 };
-const agentSeconds = (wallMs: number) => (wallMs * SPEED) / 1000;
+/** Waits `agentMs` of agent time (at whatever speed applies meanwhile). */
+const wait = (agentMs: number) => clock.sleep(agentMs);
+/** A quiet pause between scenarios, at the fast speed. */
+async function pause(agentMs: number): Promise<void> {
+  const speed = SPEED;
+  setSpeed(HOUR_SPEED);
+  await wait(agentMs);
+  setSpeed(speed);
+}
 
+// ---- The sandbox, in its own process, as an API server would be.
 const names = Array.from({ length: N }, (_, i) => `aks-pool-${String(i).padStart(5, '0')}`);
 const dir = mkdtempSync(join(tmpdir(), 'imds-labeler-fleet-'));
 const kubeconfig = join(dir, 'kubeconfig');
-// The sandbox runs in its own process, on the other core, as an API server would.
-const sandboxProcess = spawn(process.execPath, [fileURLToPath(new URL('../../cmd/imds-labeler.ts', import.meta.url)), 'sandbox', '--port', '0', '--nodes', names.join(','), '--kubeconfig-out', kubeconfig], {
-  stdio: ['ignore', 'pipe', 'inherit'],
-});
+const sandboxProcess = spawn(
+  process.execPath,
+  [fileURLToPath(new URL('../../cmd/imds-labeler.ts', import.meta.url)), 'sandbox', '--port', '0', '--nodes', names.join(','), '--kubeconfig-out', kubeconfig],
+  { stdio: ['ignore', 'pipe', 'inherit'] },
+);
 const sandboxUrl = await new Promise<string>((resolve, reject) => {
   sandboxProcess.stdout!.on('data', (chunk: Buffer) => {
     const m = /listening on (http:\/\/\S+)/.exec(chunk.toString());
@@ -143,49 +172,53 @@ const sandboxUrl = await new Promise<string>((resolve, reject) => {
 const sandbox = {
   counters: async () => (await (await fetch(`${sandboxUrl}/_sandbox/counters`)).json()) as CounterSnapshot,
   resetCounters: async () => void (await fetch(`${sandboxUrl}/_sandbox/counters/reset`, { method: 'POST' })),
-  setFaults: async (faults: SandboxFaults) => void (await fetch(`${sandboxUrl}/_sandbox/faults`, { method: 'POST', body: JSON.stringify(faults), headers: { 'content-type': 'application/json' } })),
+  setFaults: async (faults: SandboxFaults) =>
+    void (await fetch(`${sandboxUrl}/_sandbox/faults`, { method: 'POST', body: JSON.stringify(faults), headers: { 'content-type': 'application/json' } })),
   close: async () => {
     sandboxProcess.kill('SIGTERM');
     await once(sandboxProcess, 'exit');
   },
 };
-const kc = loadKubeConfig(kubeconfig);
+const kc = await loadKubeConfig(kubeconfig);
+/** One client for every simulated agent's writes (client-node opens a connection per request). */
 const api = createClientNodeNodeClient({ component: 'imds-labeler' }, kc);
 const watcher = new Watch(kc);
 
-// ---- IMDS: one document per node; the tag value is the fleet-wide "generation".
+// ---- IMDS: one document per node; the value of the tag `release` is the fleet-wide generation.
 const base = builtInFixture('default') as { compute: Record<string, unknown> };
-let tagValue = 'v1';
-const docs = new Map<string, InstanceDocument>();
-const documentFor = (name: string, i: number): InstanceDocument => {
-  const key = `${name}:${tagValue}`;
-  let doc = docs.get(key);
+let generation = 'v1';
+const documentFor = (name: string, i: number, cache: Map<string, InstanceDocument>): InstanceDocument => {
+  let doc = cache.get(generation);
   if (!doc) {
+    cache.clear();
     doc = parseInstanceDocument({
-      compute: { ...base.compute, name, platformFaultDomain: String(i % 3), platformUpdateDomain: String(i % 5), tagsList: [{ name: 'release', value: tagValue }], tags: `release:${tagValue}` },
+      compute: { ...base.compute, name, platformFaultDomain: String(i % 3), platformUpdateDomain: String(i % 5), tagsList: [{ name: 'release', value: generation }], tags: `release:${generation}` },
     });
-    docs.set(key, doc);
+    cache.set(generation, doc);
   }
   return doc;
 };
 
-// ---- Reads: one informer, fanned out to each agent's NodeClient.
+// ---- Reads: one informer, fanned out per node.
 const cache = new Map<string, NodeMeta>();
 let cacheVersion = '0';
 const watchers = new Map<string, Set<{ handlers: WatchHandlers; end: (e: WatchEnd) => void }>>();
-const reads = { list: 0, watch: 0 };
-/** Agent time of every request the simulated agents make, for rates per agent-second. */
-let requestTimes: number[] = [];
-let writeTimes: number[] = [];
+type Kind = 'list' | 'watch' | 'patch' | 'event';
+/** Agent time of every request the simulated agents send, by kind. */
+let requests: { at: number; kind: Kind }[] = [];
 let refused = false;
 
-async function runInformer(signal: AbortSignal) {
+async function runInformer(signal: AbortSignal): Promise<void> {
   while (!signal.aborted) {
     try {
       const list = await api.list({ signal });
-      for (const n of list.nodes) cache.set(n.name, n);
+      cache.clear();
+      releases.clear();
+      for (const n of list.nodes) {
+        cache.set(n.name, n);
+        count(n, +1);
+      }
       cacheVersion = list.resourceVersion;
-      // One watch of every node (the agents' NodeClient watches one node each).
       await new Promise<void>((resolve) => {
         void watcher
           .watch(
@@ -195,166 +228,259 @@ async function runInformer(signal: AbortSignal) {
               if (type !== 'ADDED' && type !== 'MODIFIED' && type !== 'DELETED') return;
               const node = toNodeMeta(object as never);
               cacheVersion = node.resourceVersion;
+              count(cache.get(node.name), -1);
               if (type === 'DELETED') cache.delete(node.name);
               else cache.set(node.name, node);
+              count(cache.get(node.name), +1);
               for (const w of watchers.get(node.name) ?? []) w.handlers.onEvent(type, structuredClone(node));
             },
             () => resolve(),
           )
-          .then((controller) => signal.addEventListener('abort', () => controller.abort(), { once: true }));
+          .then(
+            (controller) => signal.addEventListener('abort', () => controller.abort(), { once: true }),
+            () => resolve(),
+          );
       });
     } catch {
-      await new Promise((r) => setTimeout(r, 200));
+      // The API is refusing connections: try again shortly (this is the benchmark's view, not an agent's).
     }
+    if (!signal.aborted) await new Promise((r) => setTimeout(r, 100));
   }
 }
 
-/** Each simulated agent's NodeClient: reads from the informer (counted), writes over HTTP. */
+/** Nodes per value of the label the fleet changes (what convergence waits on). */
+const RELEASE = 'tags.imds-labeler.io/release';
+const releases = new Map<string, number>();
+function count(node: NodeMeta | undefined, delta: number): void {
+  const value = node?.labels[RELEASE];
+  if (value !== undefined) releases.set(value, (releases.get(value) ?? 0) + delta);
+}
+
+const refusedError = () => new KubeError('network', 'cannot reach the Kubernetes API: ECONNREFUSED');
+
+/** A simulated agent's NodeClient: reads from the informer (counted), writes over HTTP. */
 function agentClient(): NodeClient {
   return {
     async list({ name } = {}) {
-      reads.list++;
-      requestTimes.push(agentNow());
-      if (refused) throw new KubeError('network', 'cannot reach the Kubernetes API: ECONNREFUSED');
+      requests.push({ at: agentNow(), kind: 'list' });
+      if (refused) throw refusedError();
       const node = name ? cache.get(name) : undefined;
       return { nodes: node ? [structuredClone(node)] : [], resourceVersion: cacheVersion };
     },
     watch(name: string, options: WatchOptions, handlers: WatchHandlers) {
-      reads.watch++;
-      requestTimes.push(agentNow());
-      if (refused) return Promise.resolve({ reason: 'error', error: new KubeError('network', 'ECONNREFUSED') } as WatchEnd);
+      requests.push({ at: agentNow(), kind: 'watch' });
+      if (refused) return Promise.resolve<WatchEnd>({ reason: 'error', error: refusedError() });
       return new Promise<WatchEnd>((resolve) => {
         const set = watchers.get(name) ?? new Set();
         watchers.set(name, set);
+        const timeout = new AbortController();
         const entry = {
           handlers,
           end: (e: WatchEnd) => {
-            set.delete(entry);
+            if (!set.delete(entry)) return;
             timeout.abort();
             resolve(e);
           },
         };
         set.add(entry);
-        // The server closes the watch after timeoutSeconds (agent time).
-        const timeout = new AbortController();
-        void clock.sleep(options.timeoutSeconds * 1000, timeout.signal).then(() => entry.end({ reason: 'closed' }), () => undefined);
+        // A change the agent has not seen yet (newer than its resourceVersion) is replayed, as the
+        // API server's watch cache would.
+        const current = cache.get(name);
+        if (current && BigInt(current.resourceVersion || 0) > BigInt(options.resourceVersion || 0)) handlers.onEvent('MODIFIED', structuredClone(current));
+        // The server closes the watch after timeoutSeconds.
+        void clock.sleep(options.timeoutSeconds * 1000, timeout.signal).then(
+          () => entry.end({ reason: 'closed' }),
+          () => undefined,
+        );
         options.signal.addEventListener('abort', () => entry.end({ reason: 'closed' }), { once: true });
       });
     },
-    patch: (name, patch, signal) => {
-      requestTimes.push(agentNow());
-      writeTimes.push(agentNow());
+    // While the API server refuses connections (it does, for real: the informer sees it), a write
+    // fails at once with the error the real client raises, without opening a socket: tens of
+    // thousands of refused connections would take the CPU the simulated agents need.
+    async patch(name, patch, signal) {
+      requests.push({ at: agentNow(), kind: 'patch' });
+      if (refused) throw refusedError();
       return api.patch(name, patch, signal);
     },
-    event: async () => undefined, // Events are rate-limited per agent and measured by npm run bench.
+    async event(node, event) {
+      requests.push({ at: agentNow(), kind: 'event' });
+      if (refused) throw refusedError();
+      return api.event(node, event);
+    },
   };
 }
 
-// ---- Start the fleet.
+// ---- The fleet.
+const lag = monitorEventLoopDelay({ resolution: 10 });
+lag.enable();
 const stop = new AbortController();
 const informer = runInformer(stop.signal);
 while (cache.size < N) await new Promise((r) => setTimeout(r, 50));
 const labels = configSchema.parse({}).labels;
 const policy = reconcilePolicy(labels);
+const origin0 = agentNow();
 const logger = silentLogger();
 const loops: Promise<void>[] = [];
 for (const [i, name] of names.entries()) {
   const client = agentClient();
   const random = Math.random;
-  const syncer = new NodeSyncer({ client, nodeName: name, policy, clock, random, logger, dryRun: false, events: false, signal: stop.signal });
+  // Each agent its own signal, as each process has: one signal shared by 5,000 agents would
+  // carry tens of thousands of listeners, and EventTarget is not made for that.
+  const own = new AbortController();
+  stop.signal.addEventListener('abort', () => own.abort(), { once: true });
+  const signal = own.signal;
+  const syncer = new NodeSyncer({ client, nodeName: name, policy, clock, random, logger, dryRun: false, events: true, signal });
+  const docs = new Map<string, InstanceDocument>();
+  // Rendered once per document (the IMDS side is not what this measures), with agent.ts's key.
+  const rendered = new WeakMap<InstanceDocument, { desired: Desired; key: string }>();
+  let lastDesired = '';
   loops.push(
-    runNodeWatch({ client, name, watchTimeoutMs: WATCH_TIMEOUT_MS, clock, random, signal: stop.signal, logger, onNode: (n) => syncer.setObserved(n) }),
+    runNodeWatch({ client, name, watchTimeoutMs: WATCH_TIMEOUT_MS, clock, random, signal, logger, onNode: (n) => syncer.setObserved(n) }),
     runPoller({
-      fetch: async () => documentFor(name, i),
+      fetch: async () => documentFor(name, i, docs),
       periodMs: PERIOD_MS,
       jitter: JITTER,
       // A fleet that has run for a while polls at random phases, not all at once.
       initialDelayMs: Math.random() * PERIOD_MS,
       clock,
       random,
-      signal: stop.signal,
-      onDocument: (doc) => syncer.setDesired(render(doc, labels)),
+      signal,
+      // As src/agent.ts: render, and hand the syncer a desired state only when it changed.
+      onDocument: (doc) => {
+        let r = rendered.get(doc);
+        if (!r) {
+          const desired = render(doc, labels);
+          rendered.set(doc, (r = { desired, key: JSON.stringify([desired.labels, desired.annotations]) }));
+        }
+        if (r.key !== lastDesired) {
+          lastDesired = r.key;
+          syncer.setDesired(r.desired);
+        }
+      },
       onError: () => undefined,
     }),
+    // As src/agent.ts: a reconcile against the cached node now and then (no API request).
+    (async () => {
+      while (!signal.aborted) {
+        await clock.sleep(jittered(RESYNC_MS, 0.2, random), signal).catch(() => undefined);
+        if (!signal.aborted) syncer.resync();
+      }
+    })(),
   );
 }
 
-const labelled = (value: string) => names.filter((n) => cache.get(n)?.labels['tags.imds-labeler.io/release'] === value).length;
-
-/** Peak and mean request rate per agent-second, from the agents' own request times. */
-function rates(times: number[]) {
-  if (!times.length) return { peak: 0, mean: 0, firstSeconds: [] as number[] };
-  const buckets = new Map<number, number>();
-  for (const t of times) buckets.set(Math.floor(t / 1000), (buckets.get(Math.floor(t / 1000)) ?? 0) + 1);
-  const first = Math.min(...buckets.keys());
-  const last = Math.max(...buckets.keys());
-  const firstSeconds = Array.from({ length: 10 }, (_, i) => buckets.get(first + i) ?? 0);
-  return { peak: Math.max(...buckets.values()), mean: times.length / (last - first + 1), firstSeconds };
-}
-
-async function until(what: string, check: () => boolean, timeoutWallMs: number) {
-  const started = Date.now();
+// ---- Measuring.
+const labelled = (value: string) => releases.get(value) ?? 0;
+async function until(what: string, check: () => boolean, timeoutWallMs = 900_000): Promise<void> {
+  const t0 = Date.now();
   while (!check()) {
-    if (Date.now() - started > timeoutWallMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
+    if (Date.now() - t0 > timeoutWallMs) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
   }
-  return Date.now() - started;
 }
-
-const results: string[] = [];
-const line = (s: string) => {
-  results.push(s);
+/** Requests per agent-second: peak, mean over [from, to), and a histogram of `bucketS` buckets. */
+function rate(kinds: Kind[], from: number, to: number, bucketS = 1) {
+  const times = requests.filter((r) => kinds.includes(r.kind) && r.at >= from && r.at < to).map((r) => r.at);
+  const buckets = new Array<number>(Math.max(1, Math.ceil((to - from) / 1000 / bucketS))).fill(0);
+  for (const t of times) buckets[Math.floor((t - from) / 1000 / bucketS)]!++;
+  const perSecond = new Map<number, number>();
+  for (const t of times) perSecond.set(Math.floor((t - from) / 1000), (perSecond.get(Math.floor((t - from) / 1000)) ?? 0) + 1);
+  return { total: times.length, peak: Math.max(0, ...perSecond.values()), mean: times.length / ((to - from) / 1000), buckets };
+}
+const cpu = () => ({ fleet: cpuSeconds(process.pid), sandbox: cpuSeconds(sandboxProcess.pid!) });
+const out: string[] = [];
+const line = (s = '') => {
+  out.push(s);
   console.log(s);
 };
+const f1 = (n: number) => n.toFixed(1);
 
-console.log(`fleet: ${N} simulated agents, one sandbox, time x${SPEED}, poll period ${PERIOD_MS / 1000}s ±${JITTER * 100}%`);
-await until('first labels on every node', () => labelled('v1') === N, 600_000);
-await until('the fleet to settle', () => true, 0);
-await new Promise((r) => setTimeout(r, (2 * PERIOD_MS) / SPEED));
+line(`fleet: ${N} simulated agents against one sandbox; polls every ${PERIOD_MS / 1000} s ±${JITTER * 100} %, watches ${WATCH_TIMEOUT_MS / 60_000}–${(2 * WATCH_TIMEOUT_MS) / 60_000} min; time x${SPEED} (steady hour x${HOUR_SPEED})`);
+await until('first labels on every node', () => labelled('v1') === N);
+const startup = agentNow() - origin0;
+line(`start-up: every node labelled ${f1(startup / 1000)} s (agent time) after the agents started; fleet event-loop delay p99 ${f1(lag.percentile(99) / 1e6)} ms`);
+await pause(2 * PERIOD_MS);
 
 // ---- Scenario 1: a tag changes on every VM at once.
 await sandbox.resetCounters();
-writeTimes = [];
-tagValue = 'v2';
-const started1 = Date.now();
-await until('every node to carry the new tag', () => labelled('v2') === N, 600_000);
-const converge1 = agentSeconds(Date.now() - started1);
-await new Promise((r) => setTimeout(r, (PERIOD_MS * 0.5) / SPEED));
-const c1 = await sandbox.counters();
-const r1 = rates(writeTimes);
-line(`scenario 1, a tag changes on all ${N} VMs: converged in ${converge1.toFixed(1)} s; writes ${c1.byVerbResource['patch nodes'] ?? 0} (${(c1.byVerbResource['patch nodes'] ?? 0) === N ? 'exactly one per node' : 'NOT one per node'}); write rate peak ${r1.peak}/s, mean ${r1.mean.toFixed(1)}/s`);
+lag.reset();
+let c0 = cpu();
+requests = [];
+generation = 'v2';
+const t1 = agentNow();
+await until('every node to carry the new tag', () => labelled('v2') === N);
+const converged1 = agentNow() - t1;
+await wait(PERIOD_MS / 2);
+let k = await sandbox.counters();
+const w1 = rate(['patch'], t1, t1 + converged1 + 1000);
+const expectedPeak = N / PERIOD_MS * 1000;
+line();
+line(`scenario 1 — the tag changes on all ${N} VMs at once`);
+line(`  converged in ${f1(converged1 / 1000)} s (bound: one poll period plus jitter, ${(PERIOD_MS * (1 + JITTER)) / 1000} s)`);
+line(`  node writes ${k.byVerbResource['patch nodes'] ?? 0}: ${(k.byVerbResource['patch nodes'] ?? 0) === N ? 'exactly one per changed node' : 'NOT one per node'}; plus ${k.byVerbResource['create events'] ?? 0} Events (LabelsUpdated)`);
+line(`  node write rate: peak ${w1.peak}/s, mean ${f1(w1.mean)}/s over the convergence; model: flat at N/P = ${f1(expectedPeak)}/s, peak 1 s bucket ~${f1(expectedPeak + 3 * Math.sqrt(expectedPeak))}/s`);
+line(`  writes per 10 s: ${rate(['patch'], t1, t1 + converged1 + 1000, 10).buckets.join(' ')}`);
+line(`  CPU s: fleet ${f1(cpu().fleet - c0.fleet)}, sandbox ${f1(cpu().sandbox - c0.sandbox)}; fleet event-loop delay p99 ${f1(lag.percentile(99) / 1e6)} ms`);
 
 // ---- Scenario 2: the API server refuses connections for 60 s, then recovers.
-await new Promise((r) => setTimeout(r, PERIOD_MS / SPEED));
+await pause(PERIOD_MS);
 await sandbox.resetCounters();
+lag.reset();
+c0 = cpu();
+requests = [];
+const t2 = agentNow();
 refused = true;
+// The server drops every connection: each watch ends with an error.
 for (const set of watchers.values()) for (const w of [...set]) w.end({ reason: 'error', error: new KubeError('network', 'ECONNRESET') });
-await sandbox.setFaults({ refuse: { forMs: Math.round(60_000 / SPEED), mode: 'close' } });
-tagValue = 'v3'; // every agent wants to write during the outage
-await new Promise((r) => setTimeout(r, 60_000 / SPEED));
+await sandbox.setFaults({ refuse: { forMs: Math.round(OUTAGE_MS / SPEED), mode: 'close' } });
+generation = 'v3'; // every agent gets something to write during the outage
+await wait(OUTAGE_MS);
 refused = false;
-const recovered = Date.now();
-const recoveredAt = agentNow();
-requestTimes = [];
-await until('every node to carry the tag set during the outage', () => labelled('v3') === N, 600_000);
-const converge2 = agentSeconds(Date.now() - recovered);
-await new Promise((r) => setTimeout(r, (PERIOD_MS * 0.5) / SPEED));
-const r2 = rates(requestTimes.filter((t) => t >= recoveredAt));
-const c2 = await sandbox.counters();
-line(`scenario 2, API refused for 60 s: recovered and converged ${converge2.toFixed(1)} s after; requests on recovery peak ${r2.peak}/s, mean ${r2.mean.toFixed(1)}/s (first 10 s: ${r2.firstSeconds.join(' ')}); ${c2.byVerbResource['patch nodes'] ?? 0} patches for ${N} nodes`);
+const recovered = agentNow();
+await until('every node to carry the tag set during the outage', () => labelled('v3') === N);
+const converged2 = agentNow() - recovered;
+await wait(PERIOD_MS / 2);
+k = await sandbox.counters();
+const after = agentNow();
+const all2 = rate(['list', 'watch', 'patch', 'event'], recovered, after);
+const reads2 = rate(['list', 'watch'], recovered, after, 5);
+const writes2 = rate(['patch'], recovered, after, 5);
+const during = rate(['list', 'watch', 'patch', 'event'], t2, recovered);
+line();
+line(`scenario 2 — the API server refuses connections for ${OUTAGE_MS / 1000} s (the tag changes meanwhile), then recovers`);
+line(`  during the outage: ${during.total} attempts (${f1(during.total / N)} per agent, ${f1(during.mean)}/s)`);
+line(`  after recovery: requests peak ${all2.peak}/s, mean ${f1(all2.mean)}/s; every node converged ${f1(converged2 / 1000)} s after`);
+line(`  reads (list+watch) per 5 s: ${reads2.buckets.join(' ')}`);
+line(`  node writes per 5 s:        ${writes2.buckets.join(' ')}`);
+line(`  no thundering herd: the peak second carries ${f1((100 * all2.peak) / Math.max(1, all2.total))} % of the ${all2.total} requests (without jitter: all ${N} agents' retries in the same instant)`);
+line(`  node writes ${k.byVerbResource['patch nodes'] ?? 0} for ${N} changed nodes (${(k.byVerbResource['patch nodes'] ?? 0) === N ? 'exactly one each' : 'retries included'})`);
+line(`  CPU s: fleet ${f1(cpu().fleet - c0.fleet)}, sandbox ${f1(cpu().sandbox - c0.sandbox)}; fleet event-loop delay p99 ${f1(lag.percentile(99) / 1e6)} ms`);
 
 // ---- Scenario 3: steady state for an hour of agent time.
-await new Promise((r) => setTimeout(r, PERIOD_MS / SPEED));
+await pause(PERIOD_MS);
 await sandbox.resetCounters();
-reads.list = 0;
-reads.watch = 0;
-const hourSpeed = Math.max(SPEED, Number(values['hour-speed']));
-setSpeed(hourSpeed);
-await new Promise((r) => setTimeout(r, 3_600_000 / hourSpeed));
-const c3 = await sandbox.counters();
-line(`scenario 3, steady state for 1 h: writes ${c3.writes}; reads by the agents ${reads.list + reads.watch} (${reads.list} lists, ${reads.watch} watches), ${((reads.list + reads.watch) / N).toFixed(1)} per node-hour`);
+requests = [];
+lag.reset();
+c0 = cpu();
+setSpeed(HOUR_SPEED);
+const t3 = agentNow();
+await wait(3_600_000);
+const hour = agentNow() - t3;
+k = await sandbox.counters();
+const reads3 = requests.filter((r) => r.kind === 'list' || r.kind === 'watch');
+const lists3 = reads3.filter((r) => r.kind === 'list').length;
+line();
+line(`scenario 3 — steady state for ${f1(hour / 3_600_000)} h of agent time (x${HOUR_SPEED})`);
+line(`  API writes: ${k.writes}; reads by the agents: ${reads3.length} (${lists3} lists, ${reads3.length - lists3} watches) = ${f1(reads3.length / N / (hour / 3_600_000))} per node-hour (model: one watch per mean timeout, 3600/450 = 8)`);
+line(`  ${N} nodes: ${f1(reads3.length / (hour / 1000))} reads/s on the API server, ${k.writes} writes`);
+line(`  CPU s: fleet ${f1(cpu().fleet - c0.fleet)}, sandbox ${f1(cpu().sandbox - c0.sandbox)}; fleet event-loop delay p99 ${f1(lag.percentile(99) / 1e6)} ms`);
+line();
+line(`memory: the simulation process ${f1(memory(process.pid).peakMiB)} MiB peak (${N} agents, client-node and undici included), the sandbox ${f1(memory(sandboxProcess.pid!).peakMiB)} MiB peak`);
+line(`wall time: ${f1((performance.now() - started) / 1000)} s`);
 
 stop.abort();
 await Promise.allSettled([informer, ...loops]);
 await sandbox.close();
-writeFileSync(join(dir, 'results.txt'), results.join('\n'));
+rmSync(dir, { recursive: true, force: true });
+process.exit(0);

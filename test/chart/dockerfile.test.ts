@@ -118,7 +118,7 @@ describe('Dockerfile', () => {
     const daemonSet = readFileSync(join(CHART_DIR, 'templates', 'daemonset.yaml'), 'utf8');
     const chartArgs = /args:\n((?:\s+- .+\n)+)/.exec(daemonSet)![1]!.split('\n').map((l) => l.trim().replace(/^- /, '')).filter(Boolean);
     expect(cmd).toEqual(chartArgs);
-    expect(cmd).toEqual(['agent', '--config', '/etc/imds-labeler/config.yaml']);
+    expect(cmd).toEqual(['agent', '--config', '/etc/imds-labeler/config.json']);
   });
 
   it('sizes V8 for the container: a small young generation, an old-space cap under the memory limit', () => {

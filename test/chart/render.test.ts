@@ -11,9 +11,10 @@ requireTool(HELM);
 const podSpec = (o: K8sObject) => at(o, 'spec', 'template', 'spec') as Record<string, unknown>;
 const container = (o: K8sObject) => (at(o, 'spec', 'template', 'spec', 'containers', 0) ?? {}) as Record<string, unknown>;
 const agentConfig = (objects: K8sObject[]) => {
-  const maps = objects.filter((o) => o.kind === 'ConfigMap' && typeof at(o, 'data', 'config.yaml') === 'string');
+  const maps = objects.filter((o) => o.kind === 'ConfigMap' && typeof at(o, 'data', 'config.json') === 'string');
   expect(maps).toHaveLength(1);
-  return parseYaml(at(maps[0], 'data', 'config.yaml') as string) as Record<string, unknown>;
+  // JSON.parse, not a YAML parser: the agent reads JSON without loading one (docs/performance.md).
+  return JSON.parse(at(maps[0], 'data', 'config.json') as string) as Record<string, unknown>;
 };
 const daemonSet = (objects: K8sObject[]) => find(objects, 'DaemonSet');
 const kinds = (objects: K8sObject[]) => objects.map((o) => `${o.kind}/${o.metadata.name}`).sort();
@@ -68,7 +69,7 @@ describe('helm template with default values', () => {
 
   it('passes NODE_NAME from the downward API and runs the agent with the mounted config', () => {
     expect(agent.env).toContainEqual({ name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } });
-    expect(agent.args).toEqual(['agent', '--config', '/etc/imds-labeler/config.yaml']);
+    expect(agent.args).toEqual(['agent', '--config', '/etc/imds-labeler/config.json']);
     expect(agent.volumeMounts).toContainEqual({ name: 'config', mountPath: '/etc/imds-labeler', readOnly: true });
     expect(spec.volumes).toContainEqual({ name: 'config', configMap: { name: 'imds-labeler' } });
     expect(agent.image).toBe('ghcr.io/imds-labeler/imds-labeler:0.1.0');
@@ -92,7 +93,7 @@ describe('helm template with default values', () => {
     expect(find(objects, 'ServiceAccount', 'imds-labeler').automountServiceAccountToken).toBe(false);
   });
 
-  it('writes a config.yaml that the agent accepts, equal to the agent defaults', () => {
+  it('writes a config.json that the agent accepts, equal to the agent defaults', () => {
     const rendered = configSchema.parse(agentConfig(objects));
     expect(rendered).toEqual(configSchema.parse({}));
   });
@@ -133,7 +134,7 @@ describe('helm template across the values matrix', () => {
     }
   });
 
-  it('every config.yaml is accepted by the agent\'s own config schema', () => {
+  it('every config.json is JSON and is accepted by the agent\'s own config schema', () => {
     for (const [name, objects] of rendered) expect(() => configSchema.parse(agentConfig(objects)), name).not.toThrow();
   });
 

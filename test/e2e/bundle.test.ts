@@ -4,7 +4,12 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildBundle } from '../../scripts/build.ts';
+import { configSchema } from '../../src/config/schema.ts';
+import { builtInFixture } from '../../src/imds/emulator/fixtures.ts';
+import { startEmulator } from '../../src/imds/emulator/server.ts';
+import { startSandbox } from '../../src/kube/sandbox/server.ts';
 import { imageNodeOptions } from '../bench/lib/env.ts';
+import { until } from '../bench/lib/stats.ts';
 
 /**
  * The bundle is all the image ships: it must run every subcommand from a folder with no
@@ -64,4 +69,39 @@ describe('the bundle (dist/) on its own', () => {
     expect(r.stdout).toMatch(/^ {2}imds-labeler\.io\/vm-size=\S+$/m);
     expect(r.stdout).toMatch(/^ {2}tags\.imds-labeler\.io\/\S+=\S+ {3}\(followed in \d+ ms\)$/m);
   });
+
+  it('runs the agent with the image\'s node options on the largest IMDS answer it accepts', async () => {
+    // The image caps V8's old space (Dockerfile); the agent must still parse an answer just under
+    // imds.maxResponseBytes: thousands of addresses on a NIC, 50 tags at Azure's size limits.
+    const maxBytes = configSchema.parse({}).imds.maxResponseBytes;
+    const doc = structuredClone(builtInFixture('default')) as { compute: Record<string, unknown>; network: { interface: { ipv4: { ipAddress: unknown[] } }[] } };
+    doc.compute.tagsList = Array.from({ length: 50 }, (_, i) => ({ name: `tag-${i}-${'n'.repeat(500)}`, value: 'v'.repeat(256) }));
+    const addresses = doc.network.interface[0]!.ipv4.ipAddress;
+    for (let i = 0; JSON.stringify(doc).length < maxBytes - 2_000; i++) addresses.push({ privateIpAddress: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, publicIpAddress: '' });
+    const emulator = await startEmulator({ fixture: doc, rateLimitPerSecond: 0 });
+    const sandbox = await startSandbox({ port: 0, nodes: ['big-node'] });
+    const kubeconfig = join(dirname(app), 'kubeconfig');
+    sandbox.writeKubeconfig(kubeconfig);
+    const answer = await fetch(`${emulator.url}/metadata/instance?api-version=2021-02-01`, { headers: { Metadata: 'true' } });
+    const size = (await answer.arrayBuffer()).byteLength;
+    expect(size).toBeGreaterThan(maxBytes * 0.95);
+    expect(size).toBeLessThanOrEqual(maxBytes);
+
+    const agent = spawn(process.execPath, [...imageNodeOptions(app), join(app, 'imds-labeler.mjs'), 'agent', '--node-name', 'big-node', '--kubeconfig', kubeconfig, '--imds-endpoint', emulator.url, '--port', '0', '--address', '127.0.0.1', '--poll-period', '100ms', '--poll-jitter', '0'], {
+      cwd: app,
+      env: { PATH: process.env.PATH, HOME: app },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    agent.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    try {
+      await until('20 polls', () => emulator.requests().total >= 20 || agent.exitCode !== null, 60_000, 20);
+      expect(agent.exitCode, stderr).toBeNull();
+      const labels = sandbox.getNode('big-node')?.metadata?.labels ?? {};
+      expect(labels['imds-labeler.io/vm-size']).toBe(String((doc.compute as { vmSize: string }).vmSize));
+    } finally {
+      agent.kill('SIGKILL');
+      await Promise.all([emulator.close(), sandbox.close()]);
+    }
+  }, 90_000);
 });

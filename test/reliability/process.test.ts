@@ -135,13 +135,16 @@ describe('configuration errors exit 2 and name the field', () => {
     expect(r.stderr).not.toMatch(/\n\s+at /); // a message, not a stack trace
   });
 
-  it('a config file that is not YAML, or not a mapping, or missing', async () => {
+  it('a config file that is not JSON or YAML, or not a mapping, or missing', async () => {
     const bad = join(world.dir, 'bad.yaml');
     writeFileSync(bad, 'poll: [unclosed\n');
     const list = join(world.dir, 'list.yaml');
     writeFileSync(list, '- a\n- b\n');
+    const badJson = join(world.dir, 'bad.json');
+    writeFileSync(badJson, '{"poll": {"period": "60s",}\n');
     for (const [file, message] of [
-      [bad, /not valid YAML/],
+      [bad, /not valid JSON or YAML/],
+      [badJson, /not valid JSON or YAML/],
       [list, /mapping at the top level/],
       [join(world.dir, 'missing.yaml'), /cannot read config file.*ENOENT/],
     ] as const) {

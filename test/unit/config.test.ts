@@ -3,8 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { formatDuration, parseDuration } from '../../src/config/duration.ts';
 import { ConfigError, loadConfig } from '../../src/config/load.ts';
 
-const load = (argv: string[], env: Record<string, string> = {}, file?: string) =>
-  loadConfig({ argv, env, readFile: () => file ?? '' }).config;
+const load = async (argv: string[], env: Record<string, string> = {}, file?: string) =>
+  (await loadConfig({ argv, env, readFile: () => file ?? '' })).config;
 
 describe('durations', () => {
   it.each([
@@ -23,26 +23,31 @@ describe('durations', () => {
 
 describe('configuration precedence: defaults < file < environment < flags', () => {
   const file = 'poll:\n  period: 30s\nlabels:\n  prefix: file.example.com\n';
-  it('uses the defaults', () => {
-    const c = load([]);
+  it('uses the defaults', async () => {
+    const c = await load([]);
     expect(c.poll.period).toBe(60_000);
     expect(c.imds.endpoint).toBe('http://169.254.169.254');
     expect(c.labels.prefix).toBe('imds-labeler.io');
     expect(c.labels.tagPrefix).toBe('tags.imds-labeler.io');
     expect(c.server.port).toBe(9721);
   });
-  it('the file overrides defaults', () => expect(load(['--config', 'f'], {}, file).poll.period).toBe(30_000));
-  it('the environment overrides the file', () => expect(load(['--config', 'f'], { IMDS_LABELER_POLL_PERIOD: '10s' }, file).poll.period).toBe(10_000));
-  it('flags override the environment', () => expect(load(['--config', 'f', '--poll-period', '5s'], { IMDS_LABELER_POLL_PERIOD: '10s' }, file).poll.period).toBe(5_000));
-  it('the tag prefix follows the label prefix', () => expect(load(['--config', 'f'], {}, file).labels.tagPrefix).toBe('tags.file.example.com'));
-  it('reads NODE_NAME and KUBECONFIG from the downward API conventions', () => {
-    const c = load([], { NODE_NAME: 'n1', KUBECONFIG: '/k' });
+  it('the file overrides defaults', async () => expect((await load(['--config', 'f'], {}, file)).poll.period).toBe(30_000));
+  it('the environment overrides the file', async () => expect((await load(['--config', 'f'], { IMDS_LABELER_POLL_PERIOD: '10s' }, file)).poll.period).toBe(10_000));
+  it('flags override the environment', async () => expect((await load(['--config', 'f', '--poll-period', '5s'], { IMDS_LABELER_POLL_PERIOD: '10s' }, file)).poll.period).toBe(5_000));
+  it('the tag prefix follows the label prefix', async () => expect((await load(['--config', 'f'], {}, file)).labels.tagPrefix).toBe('tags.file.example.com'));
+  it('reads a JSON file, as the chart writes it, like the same YAML', async () => {
+    const json = JSON.stringify({ poll: { period: '30s' }, labels: { prefix: 'file.example.com' } }, null, 2);
+    expect(await load(['--config', 'f'], {}, json)).toEqual(await load(['--config', 'f'], {}, file));
+  });
+  it('reads a YAML flow mapping, which is not JSON', async () => expect((await load(['--config', 'f'], {}, '{poll: {period: 15s}}')).poll.period).toBe(15_000));
+  it('reads NODE_NAME and KUBECONFIG from the downward API conventions', async () => {
+    const c = await load([], { NODE_NAME: 'n1', KUBECONFIG: '/k' });
     expect([c.kube.nodeName, c.kube.kubeconfig]).toEqual(['n1', '/k']);
   });
-  it('takes lists repeated or comma-separated', () => {
-    expect(load(['--tag-include', 'a*,b', '--tag-include', 'c']).labels.tags.include).toEqual(['a*', 'b', 'c']);
+  it('takes lists repeated or comma-separated', async () => {
+    expect((await load(['--tag-include', 'a*,b', '--tag-include', 'c'])).labels.tags.include).toEqual(['a*', 'b', 'c']);
   });
-  it('takes --no-<flag> for booleans', () => expect(load(['--no-events']).kube.events).toBe(false));
+  it('takes --no-<flag> for booleans', async () => expect((await load(['--no-events'])).kube.events).toBe(false));
 });
 
 describe('invalid configuration names the field and why', () => {
@@ -56,25 +61,27 @@ describe('invalid configuration names the field and why', () => {
     ['an unknown extra', ['--extras', 'gpu'], {}, undefined, /labels\.extras/],
     ['an unknown field in the file', ['--config', 'f'], {}, 'pol:\n  period: 1s\n', /pol: unknown field/],
     ['a nested unknown field', ['--config', 'f'], {}, 'poll:\n  periodd: 1s\n', /poll\.periodd: unknown field/],
-    ['a file that is not YAML', ['--config', 'f'], {}, 'a: [', /not valid YAML/],
+    ['a file that is not YAML', ['--config', 'f'], {}, 'a: [', /not valid JSON or YAML/],
+    ['a file of broken JSON', ['--config', 'f'], {}, '{"poll": {"period": "1s",}', /not valid JSON or YAML/],
+    ['an unknown field in a JSON file', ['--config', 'f'], {}, '{"pol": {"period": "1s"}}', /pol: unknown field/],
     ['a file that is a list', ['--config', 'f'], {}, '- a\n', /mapping at the top level/],
     ['a rate limit above IMDS\'s', ['--config', 'f'], {}, 'imds:\n  rateLimit:\n    requestsPerSecond: 4\n    burst: 2\n', /imds\.rateLimit/],
     ['jitter out of range', ['--poll-jitter', '0.9'], {}, undefined, /poll\.jitter/],
     ['an unknown flag', ['--pol-period', '1s'], {}, undefined, /pol-period/],
   ];
-  it.each(cases)('%s', (_name, argv, env, file, message) => {
+  it.each(cases)('%s', async (_name, argv, env, file, message) => {
     let error: unknown;
     try {
-      load(argv, env, file);
+      await load(argv, env, file);
     } catch (err) {
       error = err;
     }
     expect(error).toBeInstanceOf(ConfigError);
     expect((error as Error).message).toMatch(message);
   });
-  it('sets the field on the error', () => {
+  it('sets the field on the error', async () => {
     try {
-      load(['--poll-period', 'x']);
+      await load(['--poll-period', 'x']);
       expect.unreachable();
     } catch (err) {
       expect((err as ConfigError).field).toBe('poll.period');

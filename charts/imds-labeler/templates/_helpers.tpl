@@ -82,12 +82,12 @@ true
 {{- end }}
 {{- end }}
 
-{{/* The agent's config file, config.yaml, from .Values.config. */}}
+{{/* The agent's config file, config.json, from .Values.config: JSON, so the agent reads it without loading a YAML parser. */}}
 {{- define "imds-labeler.config" -}}
 {{- $c := .Values.config }}
 {{- $labels := dict "prefix" (include "imds-labeler.prefix" .) "tagPrefix" (include "imds-labeler.tagPrefix" .) "tags" $c.labels.tags "extras" $c.labels.extras "wellKnown" $c.labels.wellKnown }}
 {{- $config := dict "imds" $c.imds "poll" $c.poll "labels" $labels "kube" $c.kube "server" $c.server "log" $c.log "dryRun" $c.dryRun }}
-{{- toYaml $config }}
+{{- toPrettyJson $config }}
 {{- end }}
 
 {{/* Pod security context and container security context, shared by the agent and the cleanup Job. */}}

@@ -27,22 +27,25 @@ export function imageNodeOptions(distDir: string): string[] {
 }
 
 /**
- * The agent's config file as the chart renders it by default (values.yaml `config`), so the
- * benchmark parses the same YAML the DaemonSet does (`agent --config ...`).
+ * The agent's config file as the chart renders it by default (values.yaml `config`, as JSON), so
+ * the benchmark reads what the DaemonSet reads (`agent --config ...`); in YAML with `yaml`, to
+ * measure what a YAML file costs.
  */
-export function writeChartConfig(dir: string): string {
+export function writeChartConfig(dir: string, format: 'json' | 'yaml' = 'json'): string {
   const values = parseYaml(readFileSync(join(ROOT, 'charts/imds-labeler/values.yaml'), 'utf8')) as { config: Record<string, unknown> };
   const prune = (v: unknown): unknown =>
     v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).filter(([, x]) => x !== '' && x !== null).map(([k, x]) => [k, prune(x)])) : v;
-  const path = join(dir, 'config.yaml');
-  writeFileSync(path, stringifyYaml(prune(values.config)));
+  const path = join(dir, `config.${format}`);
+  writeFileSync(path, format === 'json' ? JSON.stringify(prune(values.config), null, 2) : stringifyYaml(prune(values.config)));
   return path;
 }
 
 export interface Workspace {
   dir: string;
-  /** The chart's default config file. */
+  /** The chart's default config file (JSON, as the chart writes it). */
   config: string;
+  /** The same in YAML. */
+  configYaml: string;
   /** The bundle as the image ships it. */
   distDir: string;
   entry: string;
@@ -55,59 +58,66 @@ export async function workspace(): Promise<Workspace> {
   const dir = mkdtempSync(join(tmpdir(), 'imds-labeler-bench-'));
   const distDir = join(dir, 'dist');
   const built = await buildBundle({ outdir: distDir });
-  return { dir, distDir, config: writeChartConfig(dir), entry: built.entry, warpPreload: writeWarpPreload(dir), close: () => rmSync(dir, { recursive: true, force: true }) };
+  return { dir, distDir, config: writeChartConfig(dir), configYaml: writeChartConfig(dir, 'yaml'), entry: built.entry, warpPreload: writeWarpPreload(dir), close: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
 export interface Cluster {
   emulator: Emulator;
   sandbox: Sandbox;
   front: TlsFront;
-  /** In-cluster style kubeconfig: HTTPS, CA file, bearer token file. */
+  /** In-cluster style kubeconfig: HTTPS, CA file, bearer token file; JSON. */
   kubeconfig: string;
+  /** The same in YAML. */
+  kubeconfigYaml: string;
   close(): Promise<void>;
 }
 
 /**
  * The IMDS emulator (no 5/s throttle: the benchmark counts requests, it does not limit them),
  * the sandbox with one node behind an HTTPS front, and a kubeconfig that uses a CA file and a
- * token file as the in-cluster configuration does.
+ * token file as the in-cluster configuration does (or plain HTTP with `tls: false`).
  */
-export async function startCluster(dir: string, options: { clock?: Clock; nodes?: string[] } = {}): Promise<Cluster> {
+export interface ClusterOptions {
+  clock?: Clock;
+  nodes?: string[];
+  /** false: plain HTTP with the sandbox's own kubeconfig (insecure-skip-tls-verify, a token). */
+  tls?: boolean;
+}
+
+export async function startCluster(dir: string, options: ClusterOptions = {}): Promise<Cluster> {
   const emulator = await startEmulator({ port: 0, rateLimitPerSecond: 0 });
   const sandbox = await startSandbox({ port: 0, nodes: options.nodes ?? [NODE], ...(options.clock ? { clock: options.clock } : {}) });
   const certificate = selfSignedCertificate();
   const front = await startTlsFront(sandbox.port, certificate);
   const ca = join(dir, 'ca.crt');
   const token = join(dir, 'token');
-  const kubeconfig = join(dir, 'kubeconfig');
+  const name = options.tls === false ? 'kubeconfig-http' : 'kubeconfig';
+  const kubeconfigYaml = join(dir, `${name}.yaml`);
+  const kubeconfig = join(dir, `${name}.json`);
   writeFileSync(ca, certificate.cert);
   writeFileSync(token, 'sandbox-token\n');
-  writeFileSync(
-    kubeconfig,
-    [
-      'apiVersion: v1',
-      'kind: Config',
-      'clusters:',
-      '- name: bench',
-      '  cluster:',
-      `    server: ${front.url}`,
-      `    certificate-authority: ${ca}`,
-      'users:',
-      '- name: bench',
-      '  user:',
-      `    tokenFile: ${token}`,
-      'contexts:',
-      '- name: bench',
-      '  context: {cluster: bench, user: bench}',
-      'current-context: bench',
-      '',
-    ].join('\n'),
-  );
+  if (options.tls === false) sandbox.writeKubeconfig(kubeconfigYaml);
+  else
+    writeFileSync(
+      kubeconfigYaml,
+      stringifyYaml({
+        apiVersion: 'v1',
+        kind: 'Config',
+        clusters: [{ name: 'bench', cluster: { server: front.url, 'certificate-authority': ca } }],
+        users: [{ name: 'bench', user: { tokenFile: token } }],
+        contexts: [{ name: 'bench', context: { cluster: 'bench', user: 'bench' } }],
+        'current-context': 'bench',
+      }),
+    );
+  // In a cluster the agent reads no kubeconfig (the service account's token and CA files); JSON
+  // comes closest, as it loads no YAML parser either.
+  writeFileSync(kubeconfig, JSON.stringify(parseYaml(readFileSync(kubeconfigYaml, 'utf8'))));
   return {
     emulator,
     sandbox,
     front,
     kubeconfig,
+    kubeconfigYaml,
     async close() {
       await front.close();
       await Promise.all([emulator.close(), sandbox.close()]);
@@ -150,17 +160,21 @@ export interface AgentOptions {
   /** Another bundle entry and its node options instead of the image's (for the footprint ladder). */
   entry?: string;
   imageOptions?: string[];
+  /** Extra environment variables. */
+  env?: Record<string, string>;
+  /** The config file and kubeconfig in YAML rather than JSON (what a YAML parser costs). */
+  yaml?: boolean;
 }
 
 /** The bundled agent as the image runs it: same node flags (NODE_OPTIONS), JSON logs on stdout. */
 export function startAgent(o: AgentOptions): AgentProcess {
   const warp = o.warp ?? 1;
   const flags = [...(o.imageOptions ?? imageNodeOptions(o.ws.distDir)), ...(o.nodeOptions ?? []), ...(warp > 1 ? ['-r', o.ws.warpPreload] : [])];
-  const args = ['agent', '--config', o.ws.config, '--node-name', NODE, '--kubeconfig', o.cluster.kubeconfig, '--imds-endpoint', o.cluster.emulator.url, '--port', '0', '--address', '127.0.0.1', ...(o.args ?? [])];
+  const args = ['agent', '--config', o.yaml ? o.ws.configYaml : o.ws.config, '--node-name', NODE, '--kubeconfig', o.yaml ? o.cluster.kubeconfigYaml : o.cluster.kubeconfig, '--imds-endpoint', o.cluster.emulator.url, '--port', '0', '--address', '127.0.0.1', ...(o.args ?? [])];
   const spawnedAt = performance.now();
   const proc = spawn(process.execPath, [...flags, o.entry ?? o.ws.entry, ...args], {
     cwd: o.ws.dir,
-    env: { PATH: process.env.PATH, NODE_ENV: 'production', ...(warp > 1 ? { [WARP_ENV]: String(warp) } : {}) },
+    env: { PATH: process.env.PATH, NODE_ENV: 'production', ...o.env, ...(warp > 1 ? { [WARP_ENV]: String(warp) } : {}) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

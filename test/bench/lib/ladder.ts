@@ -13,8 +13,8 @@ import { warpedClock } from './warp.ts';
  * loads, cold start (spawn to labels) and peak RSS over a short accelerated run.
  */
 
-/** The commit before the footprint work: its scripts/build.ts, src/ and Dockerfile options. */
-const ORIGINAL_COMMIT = '553b916';
+/** The tree before the footprint work (the sandbox had just landed): its scripts/build.ts, src/ and Dockerfile options. */
+const ORIGINAL_COMMIT = 'c5c51cd';
 const ORIGINAL_OPTIONS = ['--max-old-space-size=64', '--max-semi-space-size=1'];
 
 interface Rung {
@@ -22,6 +22,8 @@ interface Rung {
   entry: string;
   options: string[];
   bytes: number;
+  /** Config file and kubeconfig in YAML (before the agent read JSON without a YAML parser). */
+  yaml: boolean;
 }
 
 export async function runLadder(ws: Workspace, o: { coldRuns: number; runs: number; cycles: number; warp: number }): Promise<void> {
@@ -34,7 +36,7 @@ export async function runLadder(ws: Workspace, o: { coldRuns: number; runs: numb
   execFileSync('sh', ['-c', `git -C "${ROOT}" archive ${ORIGINAL_COMMIT} | tar -x -C "${orig}"`]);
   symlinkSync(join(ROOT, 'node_modules'), join(orig, 'node_modules'));
   execFileSync(process.execPath, ['scripts/build.ts'], { cwd: orig, stdio: 'ignore' });
-  rungs.push({ label: `original (${ORIGINAL_COMMIT}): one bundle, ${ORIGINAL_OPTIONS.join(' ')}`, entry: join(orig, 'dist/imds-labeler.mjs'), options: ORIGINAL_OPTIONS, bytes: statSync(join(orig, 'dist/imds-labeler.mjs')).size });
+  rungs.push({ label: `original (${ORIGINAL_COMMIT}): one bundle, ${ORIGINAL_OPTIONS.join(' ')}`, entry: join(orig, 'dist/imds-labeler.mjs'), options: ORIGINAL_OPTIONS, bytes: statSync(join(orig, 'dist/imds-labeler.mjs')).size, yaml: true });
 
   const ladder: [string, Step | undefined][] = [
     ['source: deep client-node imports, zod namespace import, lazy stdio, V8 tiers and zod codegen off', undefined],
@@ -46,15 +48,17 @@ export async function runLadder(ws: Workspace, o: { coldRuns: number; runs: numb
     ['+ node:http transport instead of undici', 'transport'],
     ['+ Watch reads the Node.js stream (no web streams, no readline)', 'watch'],
     ['+ built-ins through require()', 'builtins'],
-    ['+ prom-client parts, pino without transports, one YAML parser', 'metrics'],
+    ['+ prom-client parts, pino without transports', 'metrics'],
+    ['+ config file and kubeconfig in JSON: no YAML parser loads', 'yaml'],
+    ['+ no keepNames: no __name() call per function and class', 'names'],
   ];
   const on = new Set<Step>();
   for (const [label, step] of ladder) {
     if (step) on.add(step);
-    if (step === 'metrics') on.add('logger').add('yaml');
+    if (step === 'metrics') on.add('logger');
     const outdir = join(ws.dir, `rung-${rungs.length}`);
     const built = await buildBundle({ outdir, disable: STEPS.filter((s) => !on.has(s)) });
-    rungs.push({ label, entry: built.entry, options: ORIGINAL_OPTIONS, bytes: agentPathBytes(built.metafile) });
+    rungs.push({ label, entry: built.entry, options: ORIGINAL_OPTIONS, bytes: agentPathBytes(built.metafile), yaml: !on.has('yaml') });
   }
   const last = rungs.at(-1)!;
   rungs.push({ ...last, label: `+ image options: ${imageNodeOptions('/app').join(' ')}`, options: imageNodeOptions(ws.distDir) });
@@ -69,7 +73,7 @@ export async function runLadder(ws: Workspace, o: { coldRuns: number; runs: numb
       try {
         for (let r = 0; r < o.coldRuns; r++) {
           resetNode(cluster.sandbox);
-          const a = startAgent({ ws, cluster, entry: rung.entry, imageOptions: rung.options });
+          const a = startAgent({ ws, cluster, entry: rung.entry, imageOptions: rung.options, yaml: rung.yaml });
           await until('labels', () => Object.keys(agentLabels(cluster.sandbox)).length > 0, 30_000, 2);
           cold.push(performance.now() - a.spawnedAt);
           await a.stop();
@@ -81,7 +85,7 @@ export async function runLadder(ws: Workspace, o: { coldRuns: number; runs: numb
     for (let r = 0; r < o.runs; r++) {
       const cluster = await startCluster(ws.dir, { clock: warpedClock(o.warp) });
       try {
-        const a = startAgent({ ws, cluster, entry: rung.entry, imageOptions: rung.options, warp: o.warp, args: ['--poll-period', '1s', '--poll-jitter', '0'] });
+        const a = startAgent({ ws, cluster, entry: rung.entry, imageOptions: rung.options, yaml: rung.yaml, warp: o.warp, args: ['--poll-period', '1s', '--poll-jitter', '0'] });
         await until('labels', () => Object.keys(agentLabels(cluster.sandbox)).length > 0, 60_000);
         await until(`${o.cycles} polls`, () => cluster.emulator.requests().total >= o.cycles, 600_000, 100);
         peak.push(memory(a.pid).peakMiB);
