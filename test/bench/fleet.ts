@@ -9,9 +9,8 @@
  *   - reads: the agents' list/watch calls are answered by one informer (one list and one watch
  *     of all nodes against the sandbox) fanned out per node; each agent's own list and watch
  *     calls are counted as the reads the API server would get. A real HTTP watch per node does
- *     not scale in the sandbox (docs/performance.md: at 1,000 nodes, 38 s of sandbox CPU just to
- *     list and watch, because every list copies every node and every change is copied for
- *     every watcher);
+ *     not scale in the sandbox: every list copies every node and every change is copied for
+ *     every watcher;
  *   - writes: every patch and every Event goes over HTTP to the sandbox through
  *     @kubernetes/client-node, and is counted by the sandbox.
  * The sandbox runs in its own process (the other core). Agent time runs faster than the wall

@@ -95,7 +95,7 @@ describe('the bundle (dist/) on its own', () => {
     let stderr = '';
     agent.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
     try {
-      await until('20 polls', () => emulator.requests().total >= 20 || agent.exitCode !== null, 60_000, 20);
+      await until('5 polls', () => emulator.requests().total >= 5 || agent.exitCode !== null, 60_000, 20);
       expect(agent.exitCode, stderr).toBeNull();
       const labels = sandbox.getNode('big-node')?.metadata?.labels ?? {};
       expect(labels['imds-labeler.io/vm-size']).toBe(String((doc.compute as { vmSize: string }).vmSize));
