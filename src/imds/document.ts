@@ -69,6 +69,13 @@ const CANONICAL_KEYS = new Map(
   ].map((k) => [k.toLowerCase(), k]),
 );
 
+/**
+ * Sections kept as they are: the agent reads nothing under `network`, and on a node with many
+ * addresses (Azure CNI gives each pod one) it is most of the document, so copying it on every
+ * poll would be the largest cost of a poll.
+ */
+const NOT_READ = new Set(['network']);
+
 /** Rewrites keys we know to their canonical spelling, at any depth; leaves the rest alone. */
 export function canonicalizeKeys(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(canonicalizeKeys);
@@ -78,7 +85,7 @@ export function canonicalizeKeys(value: unknown): unknown {
     const canonical = CANONICAL_KEYS.get(key.toLowerCase()) ?? key;
     // Exact spelling wins over a case variant when both are present.
     if (canonical in out && key !== canonical) continue;
-    out[canonical] = canonicalizeKeys(child);
+    out[canonical] = NOT_READ.has(canonical) ? child : canonicalizeKeys(child);
   }
   return out;
 }
