@@ -1,3 +1,5 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { agentLabels, startAgent, startCluster, workspace, type AgentProcess, type Cluster, type Workspace } from '../bench/lib/env.ts';
 import { sleep, until } from '../bench/lib/stats.ts';
@@ -30,7 +32,12 @@ afterAll(async () => {
 
 describe('benchmark counts (bundled agent)', () => {
   it('one IMDS request per poll cycle and no API writes in steady state', async () => {
-    agent = startAgent({ ws, cluster, warp: WARP, args: ['--poll-jitter', '0'] });
+    // At 240x a 5 s IMDS timeout is 21 ms of wall time, which a loaded machine can exceed, and the
+    // retry would be a second request for one poll: the chart's config with timeouts scaled up.
+    const config = join(ws.dir, 'config-warped.json');
+    const chart = JSON.parse(readFileSync(ws.config, 'utf8')) as { imds?: Record<string, unknown> };
+    writeFileSync(config, JSON.stringify({ ...chart, imds: { ...chart.imds, connectTimeout: '10m', requestTimeout: '10m' } }));
+    agent = startAgent({ ws, cluster, warp: WARP, args: ['--poll-jitter', '0', '--config', config] });
     await until('labels from the agent', () => Object.keys(agentLabels(cluster.sandbox)).length > 0, 30_000, 10);
     // Start-up (first patch and its event) is over after one more poll.
     await sleep((1.5 * PERIOD_MS) / WARP);
