@@ -56,13 +56,16 @@ async function runDemo(io: CommandIO, options: { follow: boolean; fixture: strin
   const emulator = await startEmulator({ port: 0, fixture: fixturePath });
   const sandbox = await startSandbox({ port: 0, nodes: [NODE] });
   sandbox.writeKubeconfig(kubeconfigPath);
+  const closeAll = async () => {
+    await Promise.all([emulator.close(), sandbox.close()]);
+    rmSync(dir, { recursive: true, force: true });
+  };
   let kc;
   try {
     kc = await loadKubeConfig(kubeconfigPath);
   } catch (err) {
     // The servers would otherwise keep the process alive after the error.
-    await Promise.all([emulator.close(), sandbox.close()]);
-    rmSync(dir, { recursive: true, force: true });
+    await closeAll();
     throw err;
   }
   const config = configSchema.parse({
@@ -142,8 +145,7 @@ async function runDemo(io: CommandIO, options: { follow: boolean; fixture: strin
     agentStop.abort();
     await agent;
     io.signal.removeEventListener('abort', stopAll);
-    await Promise.all([emulator.close(), sandbox.close()]);
-    rmSync(dir, { recursive: true, force: true });
+    await closeAll();
   }
   return exitCode;
 }

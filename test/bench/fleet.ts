@@ -21,13 +21,10 @@
  *   fleet process must keep up (its event-loop delay is reported) or rates come out in bursts.
  *   --hour-speed: for the quiet steady-state hour and the pauses between scenarios.
  */
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Watch } from '@kubernetes/client-node';
 import { jittered } from '../../src/backoff.ts';
@@ -41,13 +38,14 @@ import { KubeError } from '../../src/kube/errors.ts';
 import type { NodeClient, WatchEnd, WatchHandlers, WatchOptions } from '../../src/kube/nodeClient.ts';
 import { runNodeWatch } from '../../src/kube/nodeWatch.ts';
 import { reconcilePolicy } from '../../src/kube/policy.ts';
-import type { CounterSnapshot, SandboxFaults } from '../../src/kube/sandbox/server.ts';
 import { NodeSyncer } from '../../src/kube/syncer.ts';
 import { toNodeMeta, type NodeMeta } from '../../src/kube/types.ts';
 import type { Desired } from '../../src/mapping/desired.ts';
 import { render } from '../../src/mapping/render.ts';
 import { silentLogger } from '../../src/observability/logger.ts';
 import { cpuSeconds, memory } from './lib/proc.ts';
+import { startSandboxProcess } from './lib/sandboxProcess.ts';
+import { fixed, until } from './lib/stats.ts';
 
 const { values } = parseArgs({ options: { nodes: { type: 'string', default: '5000' }, speed: { type: 'string', default: '2' }, 'hour-speed': { type: 'string', default: '60' } } });
 const N = Number(values.nodes);
@@ -155,30 +153,8 @@ async function pause(agentMs: number): Promise<void> {
 // ---- The sandbox, in its own process, as an API server would be.
 const names = Array.from({ length: N }, (_, i) => `aks-pool-${String(i).padStart(5, '0')}`);
 const dir = mkdtempSync(join(tmpdir(), 'imds-labeler-fleet-'));
-const kubeconfig = join(dir, 'kubeconfig');
-const sandboxProcess = spawn(
-  process.execPath,
-  [fileURLToPath(new URL('../../cmd/imds-labeler.ts', import.meta.url)), 'sandbox', '--port', '0', '--nodes', names.join(','), '--kubeconfig-out', kubeconfig],
-  { stdio: ['ignore', 'pipe', 'inherit'] },
-);
-const sandboxUrl = await new Promise<string>((resolve, reject) => {
-  sandboxProcess.stdout!.on('data', (chunk: Buffer) => {
-    const m = /listening on (http:\/\/\S+)/.exec(chunk.toString());
-    if (m) resolve(m[1]!);
-  });
-  sandboxProcess.once('exit', (code) => reject(new Error(`sandbox exited with ${code}`)));
-});
-const sandbox = {
-  counters: async () => (await (await fetch(`${sandboxUrl}/_sandbox/counters`)).json()) as CounterSnapshot,
-  resetCounters: async () => void (await fetch(`${sandboxUrl}/_sandbox/counters/reset`, { method: 'POST' })),
-  setFaults: async (faults: SandboxFaults) =>
-    void (await fetch(`${sandboxUrl}/_sandbox/faults`, { method: 'POST', body: JSON.stringify(faults), headers: { 'content-type': 'application/json' } })),
-  close: async () => {
-    sandboxProcess.kill('SIGTERM');
-    await once(sandboxProcess, 'exit');
-  },
-};
-const kc = await loadKubeConfig(kubeconfig);
+const sandbox = await startSandboxProcess({ nodes: names, dir });
+const kc = await loadKubeConfig(sandbox.kubeconfig);
 /** One client for every simulated agent's writes (client-node opens a connection per request). */
 const api = createClientNodeNodeClient({ component: 'imds-labeler' }, kc);
 const watcher = new Watch(kc);
@@ -371,34 +347,29 @@ for (const [i, name] of names.entries()) {
 
 // ---- Measuring.
 const labelled = (value: string) => releases.get(value) ?? 0;
-async function until(what: string, check: () => boolean, timeoutWallMs = 900_000): Promise<void> {
-  const t0 = Date.now();
-  while (!check()) {
-    if (Date.now() - t0 > timeoutWallMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 /** Requests per agent-second: peak, mean over [from, to), and a histogram of `bucketS` buckets. */
 function rate(kinds: Kind[], from: number, to: number, bucketS = 1) {
-  const times = requests.filter((r) => kinds.includes(r.kind) && r.at >= from && r.at < to).map((r) => r.at);
-  const buckets = new Array<number>(Math.max(1, Math.ceil((to - from) / 1000 / bucketS))).fill(0);
-  for (const t of times) buckets[Math.floor((t - from) / 1000 / bucketS)]!++;
-  const perSecond = new Map<number, number>();
-  for (const t of times) perSecond.set(Math.floor((t - from) / 1000), (perSecond.get(Math.floor((t - from) / 1000)) ?? 0) + 1);
-  return { total: times.length, peak: Math.max(0, ...perSecond.values()), mean: times.length / ((to - from) / 1000), buckets };
+  const perSecond = new Array<number>(Math.max(1, Math.ceil((to - from) / 1000))).fill(0);
+  let total = 0;
+  for (const r of requests) {
+    if (!kinds.includes(r.kind) || r.at < from || r.at >= to) continue;
+    perSecond[Math.floor((r.at - from) / 1000)]!++;
+    total++;
+  }
+  const buckets = Array.from({ length: Math.ceil(perSecond.length / bucketS) }, (_, i) => perSecond.slice(i * bucketS, (i + 1) * bucketS).reduce((a, b) => a + b, 0));
+  return { total, peak: Math.max(...perSecond), mean: total / ((to - from) / 1000), buckets };
 }
-const cpu = () => ({ fleet: cpuSeconds(process.pid), sandbox: cpuSeconds(sandboxProcess.pid!) });
+const cpu = () => ({ fleet: cpuSeconds(process.pid), sandbox: cpuSeconds(sandbox.pid) });
 const out: string[] = [];
 const line = (s = '') => {
   out.push(s);
   console.log(s);
 };
-const f1 = (n: number) => n.toFixed(1);
 
 line(`fleet: ${N} simulated agents against one sandbox; polls every ${PERIOD_MS / 1000} s ±${JITTER * 100} %, watches ${WATCH_TIMEOUT_MS / 60_000}–${(2 * WATCH_TIMEOUT_MS) / 60_000} min; time x${SPEED} (steady hour x${HOUR_SPEED})`);
-await until('first labels on every node', () => labelled('v1') === N);
+await until('first labels on every node', () => labelled('v1') === N, 900_000, 20);
 const startup = agentNow() - origin0;
-line(`start-up: every node labelled ${f1(startup / 1000)} s (agent time) after the agents started; fleet event-loop delay p99 ${f1(lag.percentile(99) / 1e6)} ms`);
+line(`start-up: every node labelled ${fixed(startup / 1000)} s (agent time) after the agents started; fleet event-loop delay p99 ${fixed(lag.percentile(99) / 1e6)} ms`);
 await pause(2 * PERIOD_MS);
 
 // ---- Scenario 1: a tag changes on every VM at once.
@@ -408,7 +379,7 @@ let c0 = cpu();
 requests = [];
 generation = 'v2';
 const t1 = agentNow();
-await until('every node to carry the new tag', () => labelled('v2') === N);
+await until('every node to carry the new tag', () => labelled('v2') === N, 900_000, 20);
 const converged1 = agentNow() - t1;
 await wait(PERIOD_MS / 2);
 let k = await sandbox.counters();
@@ -416,11 +387,11 @@ const w1 = rate(['patch'], t1, t1 + converged1 + 1000);
 const expectedPeak = N / PERIOD_MS * 1000;
 line();
 line(`scenario 1 — the tag changes on all ${N} VMs at once`);
-line(`  converged in ${f1(converged1 / 1000)} s (bound: one poll period plus jitter, ${(PERIOD_MS * (1 + JITTER)) / 1000} s)`);
+line(`  converged in ${fixed(converged1 / 1000)} s (bound: one poll period plus jitter, ${(PERIOD_MS * (1 + JITTER)) / 1000} s)`);
 line(`  node writes ${k.byVerbResource['patch nodes'] ?? 0}: ${(k.byVerbResource['patch nodes'] ?? 0) === N ? 'exactly one per changed node' : 'NOT one per node'}; plus ${k.byVerbResource['create events'] ?? 0} Events (LabelsUpdated)`);
-line(`  node write rate: peak ${w1.peak}/s, mean ${f1(w1.mean)}/s over the convergence; model: flat at N/P = ${f1(expectedPeak)}/s, peak 1 s bucket ~${f1(expectedPeak + 3 * Math.sqrt(expectedPeak))}/s`);
+line(`  node write rate: peak ${w1.peak}/s, mean ${fixed(w1.mean)}/s over the convergence; model: flat at N/P = ${fixed(expectedPeak)}/s, peak 1 s bucket ~${fixed(expectedPeak + 3 * Math.sqrt(expectedPeak))}/s`);
 line(`  writes per 10 s: ${rate(['patch'], t1, t1 + converged1 + 1000, 10).buckets.join(' ')}`);
-line(`  CPU s: fleet ${f1(cpu().fleet - c0.fleet)}, sandbox ${f1(cpu().sandbox - c0.sandbox)}; fleet event-loop delay p99 ${f1(lag.percentile(99) / 1e6)} ms`);
+line(`  CPU s: fleet ${fixed(cpu().fleet - c0.fleet)}, sandbox ${fixed(cpu().sandbox - c0.sandbox)}; fleet event-loop delay p99 ${fixed(lag.percentile(99) / 1e6)} ms`);
 
 // ---- Scenario 2: the API server refuses connections for 60 s, then recovers.
 await pause(PERIOD_MS);
@@ -437,7 +408,7 @@ generation = 'v3'; // every agent gets something to write during the outage
 await wait(OUTAGE_MS);
 refused = false;
 const recovered = agentNow();
-await until('every node to carry the tag set during the outage', () => labelled('v3') === N);
+await until('every node to carry the tag set during the outage', () => labelled('v3') === N, 900_000, 20);
 const converged2 = agentNow() - recovered;
 await wait(PERIOD_MS / 2);
 k = await sandbox.counters();
@@ -448,13 +419,13 @@ const writes2 = rate(['patch'], recovered, after, 5);
 const during = rate(['list', 'watch', 'patch', 'event'], t2, recovered);
 line();
 line(`scenario 2 — the API server refuses connections for ${OUTAGE_MS / 1000} s (the tag changes meanwhile), then recovers`);
-line(`  during the outage: ${during.total} attempts (${f1(during.total / N)} per agent, ${f1(during.mean)}/s)`);
-line(`  after recovery: requests peak ${all2.peak}/s, mean ${f1(all2.mean)}/s; every node converged ${f1(converged2 / 1000)} s after`);
+line(`  during the outage: ${during.total} attempts (${fixed(during.total / N)} per agent, ${fixed(during.mean)}/s)`);
+line(`  after recovery: requests peak ${all2.peak}/s, mean ${fixed(all2.mean)}/s; every node converged ${fixed(converged2 / 1000)} s after`);
 line(`  reads (list+watch) per 5 s: ${reads2.buckets.join(' ')}`);
 line(`  node writes per 5 s:        ${writes2.buckets.join(' ')}`);
-line(`  no thundering herd: the peak second carries ${f1((100 * all2.peak) / Math.max(1, all2.total))} % of the ${all2.total} requests (without jitter: all ${N} agents' retries in the same instant)`);
+line(`  no thundering herd: the peak second carries ${fixed((100 * all2.peak) / Math.max(1, all2.total))} % of the ${all2.total} requests (without jitter: all ${N} agents' retries in the same instant)`);
 line(`  node writes ${k.byVerbResource['patch nodes'] ?? 0} for ${N} changed nodes (${(k.byVerbResource['patch nodes'] ?? 0) === N ? 'exactly one each' : 'retries included'})`);
-line(`  CPU s: fleet ${f1(cpu().fleet - c0.fleet)}, sandbox ${f1(cpu().sandbox - c0.sandbox)}; fleet event-loop delay p99 ${f1(lag.percentile(99) / 1e6)} ms`);
+line(`  CPU s: fleet ${fixed(cpu().fleet - c0.fleet)}, sandbox ${fixed(cpu().sandbox - c0.sandbox)}; fleet event-loop delay p99 ${fixed(lag.percentile(99) / 1e6)} ms`);
 
 // ---- Scenario 3: steady state for an hour of agent time.
 await pause(PERIOD_MS);
@@ -470,16 +441,16 @@ k = await sandbox.counters();
 const reads3 = requests.filter((r) => r.kind === 'list' || r.kind === 'watch');
 const lists3 = reads3.filter((r) => r.kind === 'list').length;
 line();
-line(`scenario 3 — steady state for ${f1(hour / 3_600_000)} h of agent time (x${HOUR_SPEED})`);
-line(`  API writes: ${k.writes}; reads by the agents: ${reads3.length} (${lists3} lists, ${reads3.length - lists3} watches) = ${f1(reads3.length / N / (hour / 3_600_000))} per node-hour (model: one watch per mean timeout, 3600/450 = 8)`);
-line(`  ${N} nodes: ${f1(reads3.length / (hour / 1000))} reads/s on the API server, ${k.writes} writes`);
-line(`  CPU s: fleet ${f1(cpu().fleet - c0.fleet)}, sandbox ${f1(cpu().sandbox - c0.sandbox)}; fleet event-loop delay p99 ${f1(lag.percentile(99) / 1e6)} ms`);
+line(`scenario 3 — steady state for ${fixed(hour / 3_600_000)} h of agent time (x${HOUR_SPEED})`);
+line(`  API writes: ${k.writes}; reads by the agents: ${reads3.length} (${lists3} lists, ${reads3.length - lists3} watches) = ${fixed(reads3.length / N / (hour / 3_600_000))} per node-hour (model: one watch per mean timeout, 3600/450 = 8)`);
+line(`  ${N} nodes: ${fixed(reads3.length / (hour / 1000))} reads/s on the API server, ${k.writes} writes`);
+line(`  CPU s: fleet ${fixed(cpu().fleet - c0.fleet)}, sandbox ${fixed(cpu().sandbox - c0.sandbox)}; fleet event-loop delay p99 ${fixed(lag.percentile(99) / 1e6)} ms`);
 line();
-line(`memory: the simulation process ${f1(memory(process.pid).peakMiB)} MiB peak (${N} agents, client-node and undici included), the sandbox ${f1(memory(sandboxProcess.pid!).peakMiB)} MiB peak`);
-line(`wall time: ${f1((performance.now() - started) / 1000)} s`);
+line(`memory: the simulation process ${fixed(memory(process.pid).peakMiB)} MiB peak (${N} agents, client-node and undici included), the sandbox ${fixed(memory(sandbox.pid).peakMiB)} MiB peak`);
+line(`wall time: ${fixed((performance.now() - started) / 1000)} s`);
 
 stop.abort();
 await Promise.allSettled([informer, ...loops]);
-await sandbox.close();
+await sandbox.stop();
 rmSync(dir, { recursive: true, force: true });
 process.exit(0);

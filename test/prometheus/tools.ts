@@ -4,6 +4,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { stringify } from 'yaml';
+import { sleep } from '../helpers/wait.ts';
 
 /**
  * The real Prometheus tools (Debian's prometheus package, installed by scripts/install-tools.sh).
@@ -130,7 +131,7 @@ export async function startPrometheus(config: object, files: Record<string, stri
   return { url, log: () => log, stop };
 }
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+export { sleep };
 
 export interface Sample {
   metric: Record<string, string>;

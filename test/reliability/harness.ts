@@ -16,6 +16,7 @@ import { startSandbox } from '../../src/kube/sandbox/server.ts';
 import { render } from '../../src/mapping/render.ts';
 import { createLogger } from '../../src/observability/logger.ts';
 import { createMetrics, type Metrics } from '../../src/observability/metrics.ts';
+import { pollUntil, sleep } from '../helpers/wait.ts';
 
 /**
  * The reliability harness: the REAL agent loop (runAgent, the real IMDS client over HTTP, the
@@ -222,17 +223,9 @@ export async function metricValue(metrics: Metrics, name: string, labels: Record
 }
 
 /** Polls until the check passes; fails with the last observed value. No timing is asserted. */
-export async function until<T>(check: () => T | Promise<T>, accept: (v: T) => boolean, what: string, timeoutMs = 20_000): Promise<T> {
-  const started = Date.now();
-  for (;;) {
-    const last = await check();
-    if (accept(last)) return last;
-    if (Date.now() - started > timeoutMs) throw new Error(`${what}: not reached within ${timeoutMs} ms; last value: ${JSON.stringify(last)?.slice(0, 2000)}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+export const until = <T>(check: () => T | Promise<T>, accept: (v: T) => boolean, what: string, timeoutMs = 20_000): Promise<T> => pollUntil(check, accept, what, timeoutMs, 25);
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+export { sleep };
 
 /** Writes to Node objects (Events are not counted: they are fire-and-forget and trail the patch). */
 export function nodeWrites(sandbox: Sandbox): number {

@@ -1,7 +1,8 @@
-import { generateKeyPair, randomBytes, sign, type KeyObject } from 'node:crypto';
+import { generateKeyPair, sign, type KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
 import * as der from './der.ts';
 import { available } from './availability.ts';
+import { selfSignedCertificate } from './x509.ts';
 
 /**
  * Attested data: a PKCS#7 SignedData over a small JSON document, signed with RSA PKCS#1 v1.5 and
@@ -46,26 +47,17 @@ function keys() {
 export async function createSigner(options: { commonName?: string; now: number }): Promise<Signer> {
   const { publicKey, privateKey } = await keys();
   const commonName = options.commonName ?? ATTESTED_COMMON_NAME;
-  const serial = randomBytes(16);
-  serial[0] = (serial[0]! & 0x7f) | 0x40; // positive, and exactly 16 bytes
-  const name = der.sequence(der.set(der.sequence(der.oid(OID.commonName), der.printableString(commonName))));
-  const extensions = der.sequence(
-    der.sequence(der.oid(OID.basicConstraints), der.boolean(true), der.octetString(der.sequence())),
-    // digitalSignature only: a BIT STRING of one byte with 7 unused bits.
-    der.sequence(der.oid(OID.keyUsage), der.boolean(true), der.octetString(der.tlv(der.TAG.bitString, Buffer.from([0x07, 0x80])))),
-    der.sequence(der.oid(OID.subjectAltName), der.octetString(der.sequence(der.tlv(0x82, Buffer.from(commonName, 'latin1'))))),
-  );
-  const tbs = der.sequence(
-    der.explicit(0, der.integer(2)),
-    der.integer(serial),
-    der.algorithm(OID.sha256WithRSAEncryption),
-    name,
-    der.sequence(der.time(new Date(options.now - DAY_MS)), der.time(new Date(options.now + 365 * DAY_MS))),
-    name,
-    publicKey.export({ type: 'spki', format: 'der' }),
-    der.explicit(3, extensions),
-  );
-  const certificate = der.sequence(tbs, der.algorithm(OID.sha256WithRSAEncryption), der.bitString(sign('sha256', tbs, privateKey)));
+  const { certificate, name, serial } = selfSignedCertificate({
+    commonName,
+    publicKey,
+    privateKey,
+    notBefore: new Date(options.now - DAY_MS),
+    notAfter: new Date(options.now + 365 * DAY_MS),
+    ca: false,
+    // digitalSignature only: one byte with 7 unused bits.
+    keyUsage: [0x07, 0x80],
+    subjectAltName: der.tlv(0x82, Buffer.from(commonName, 'latin1')),
+  });
 
   return {
     certificate,

@@ -42,14 +42,8 @@ export function cpuSeconds(pid: number): number {
   return (Number(f[11]) + Number(f[12])) / ticksPerSecond();
 }
 
-/** CPU seconds of the process and of its children it has waited for (a shell's finished commands). */
-export function cpuSecondsWithChildren(pid: number): number {
-  const f = statFields(pid);
-  return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / ticksPerSecond();
-}
-
 /** The pid and every descendant, from /proc. */
-export function processTree(root: number): number[] {
+function processTree(root: number): number[] {
   const children = new Map<number, number[]>();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
@@ -73,7 +67,7 @@ export function processTree(root: number): number[] {
 }
 
 /** Summed RSS of a process tree, MiB (processes that exit meanwhile count as 0). */
-export function treeRssMiB(root: number): number {
+function treeRssMiB(root: number): number {
   let total = 0;
   for (const pid of processTree(root)) {
     try {

@@ -1,38 +1,35 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import type { CounterSnapshot, SandboxFaults } from '../../../src/kube/sandbox/server.ts';
 
 /**
- * The sandbox in a process of its own, on accelerated time, for the fleet benchmark: the API
- * server side gets its own core and its memory is measured apart from the simulated agents'.
- * Run as a script it starts the sandbox and prints one JSON line {url, port}; the parent uses the
- * control endpoints (/_sandbox/counters, /_sandbox/faults) and stops it with SIGTERM.
+ * `imds-labeler sandbox` in a process of its own, as an API server would be: it gets its own
+ * core, and its CPU and memory are measured apart from the benchmark's. The benchmark drives it
+ * through the sandbox's control endpoints (/_sandbox/counters, /_sandbox/faults).
  */
-
 export interface SandboxProcess {
   url: string;
-  port: number;
   pid: number;
+  /** Written by the sandbox (--kubeconfig-out). */
+  kubeconfig: string;
   counters(): Promise<CounterSnapshot>;
   resetCounters(): Promise<void>;
-  setFaults(plan: SandboxFaults): Promise<void>;
+  setFaults(faults: SandboxFaults): Promise<void>;
   stop(): Promise<void>;
 }
 
-export async function startSandboxProcess(o: { nodes: string[]; speed: number; historyLimit: number }): Promise<SandboxProcess> {
-  const proc: ChildProcess = spawn(process.execPath, ['--max-old-space-size=4096', fileURLToPath(import.meta.url), '--speed', String(o.speed), '--history', String(o.historyLimit)], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
-  proc.stdin!.end(o.nodes.join('\n'));
-  const { url, port } = await new Promise<{ url: string; port: number }>((resolve, reject) => {
-    let out = '';
-    proc.stdout!.on('data', (c: Buffer) => {
-      out += c.toString();
-      const nl = out.indexOf('\n');
-      if (nl !== -1) resolve(JSON.parse(out.slice(0, nl)) as { url: string; port: number });
+export async function startSandboxProcess(o: { nodes: string[]; dir: string }): Promise<SandboxProcess> {
+  const kubeconfig = join(o.dir, 'kubeconfig');
+  const cli = fileURLToPath(new URL('../../../cmd/imds-labeler.ts', import.meta.url));
+  const proc = spawn(process.execPath, [cli, 'sandbox', '--port', '0', '--nodes', o.nodes.join(','), '--kubeconfig-out', kubeconfig], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const url = await new Promise<string>((resolve, reject) => {
+    proc.stdout.on('data', (chunk: Buffer) => {
+      const m = /listening on (http:\/\/\S+)/.exec(chunk.toString());
+      if (m) resolve(m[1]!);
     });
-    proc.once('exit', (code) => reject(new Error(`sandbox process exited ${code}`)));
+    proc.once('exit', (code) => reject(new Error(`sandbox exited with ${code}`)));
   });
   const control = async (path: string, init?: RequestInit) => {
     const res = await fetch(`${url}/_sandbox/${path}`, init);
@@ -41,30 +38,15 @@ export async function startSandboxProcess(o: { nodes: string[]; speed: number; h
   };
   return {
     url,
-    port,
     pid: proc.pid!,
+    kubeconfig,
     counters: async () => (await control('counters')) as CounterSnapshot,
     resetCounters: async () => void (await control('counters/reset', { method: 'POST' })),
-    setFaults: async (plan) => void (await control('faults', { method: 'POST', body: JSON.stringify(plan), headers: { 'content-type': 'application/json' } })),
-    stop: () =>
-      new Promise<void>((resolve) => {
-        if (proc.exitCode !== null) return resolve();
-        proc.once('exit', () => resolve());
-        proc.kill('SIGTERM');
-      }),
+    setFaults: async (faults) => void (await control('faults', { method: 'POST', body: JSON.stringify(faults), headers: { 'content-type': 'application/json' } })),
+    async stop() {
+      if (proc.exitCode !== null) return;
+      proc.kill('SIGTERM');
+      await once(proc, 'exit');
+    },
   };
 }
-
-async function main(): Promise<void> {
-  const { startSandbox } = await import('../../../src/kube/sandbox/server.ts');
-  const { warpedClock } = await import('./warp.ts');
-  const { values } = parseArgs({ options: { speed: { type: 'string' }, history: { type: 'string' } } });
-  let input = '';
-  for await (const chunk of process.stdin) input += (chunk as Buffer).toString();
-  const nodes = input.split('\n').filter(Boolean);
-  const sandbox = await startSandbox({ port: 0, nodes, clock: warpedClock(Number(values.speed)), historyLimit: Number(values.history) });
-  process.stdout.write(`${JSON.stringify({ url: sandbox.url, port: sandbox.port })}\n`);
-  process.once('SIGTERM', () => void sandbox.close().then(() => process.exit(0)));
-}
-
-if (import.meta.main) await main();

@@ -1,4 +1,5 @@
 /** Small statistics for benchmark runs: medians, not means, on a shared and noisy machine. */
+import { pollUntil, sleep } from '../../helpers/wait.ts';
 
 export function median(values: readonly number[]): number {
   if (values.length === 0) return Number.NaN;
@@ -27,13 +28,9 @@ export function spread(values: readonly number[], decimals = 1): string {
   return `${fixed(median(values), decimals)} (${fixed(min(values), decimals)}–${fixed(max(values), decimals)})`;
 }
 
-export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+export { sleep };
 
 /** Polls `check` every `everyMs` until it holds; throws after `timeoutMs`. */
 export async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs: number, everyMs = 5): Promise<void> {
-  const started = performance.now();
-  while (!(await check())) {
-    if (performance.now() - started > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(everyMs);
-  }
+  await pollUntil(check, Boolean, what, timeoutMs, everyMs);
 }

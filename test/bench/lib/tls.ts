@@ -1,22 +1,14 @@
-import { generateKeyPairSync, randomBytes, sign } from 'node:crypto';
+import { generateKeyPairSync } from 'node:crypto';
 import net from 'node:net';
 import tls from 'node:tls';
 import * as der from '../../../src/imds/emulator/der.ts';
+import * as x509 from '../../../src/imds/emulator/x509.ts';
 
 /**
  * An HTTPS front for the sandbox, so the benchmarked agent talks to the API the way it does in a
  * cluster: TLS verified against a CA file, a bearer token read from a file. The sandbox serves
  * plain HTTP; this terminates TLS and pipes bytes to it.
  */
-
-const OID = {
-  rsaEncryption: '1.2.840.113549.1.1.1',
-  sha256WithRSAEncryption: '1.2.840.113549.1.1.11',
-  commonName: '2.5.4.3',
-  basicConstraints: '2.5.29.19',
-  keyUsage: '2.5.29.15',
-  subjectAltName: '2.5.29.17',
-};
 
 export interface SelfSigned {
   /** PEM certificate; also the CA to trust. */
@@ -28,28 +20,19 @@ export interface SelfSigned {
 /** A self-signed certificate for IP 127.0.0.1 (no openssl needed). */
 export function selfSignedCertificate(now = Date.now()): SelfSigned {
   const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const serial = randomBytes(16);
-  serial[0] = (serial[0]! & 0x7f) | 0x40;
-  const name = der.sequence(der.set(der.sequence(der.oid(OID.commonName), der.printableString('imds-labeler bench'))));
-  const extensions = der.sequence(
-    der.sequence(der.oid(OID.basicConstraints), der.boolean(true), der.octetString(der.sequence(der.boolean(true)))),
-    // digitalSignature, keyEncipherment, keyCertSign: 1010 0100, two unused bits.
-    der.sequence(der.oid(OID.keyUsage), der.boolean(true), der.octetString(der.tlv(der.TAG.bitString, Buffer.from([0x02, 0xa4])))),
-    // iPAddress [7] 127.0.0.1
-    der.sequence(der.oid(OID.subjectAltName), der.octetString(der.sequence(der.tlv(0x87, Buffer.from([127, 0, 0, 1]))))),
-  );
   const day = 86_400_000;
-  const tbs = der.sequence(
-    der.explicit(0, der.integer(2)),
-    der.integer(serial),
-    der.algorithm(OID.sha256WithRSAEncryption),
-    name,
-    der.sequence(der.time(new Date(now - day)), der.time(new Date(now + 30 * day))),
-    name,
-    publicKey.export({ type: 'spki', format: 'der' }),
-    der.explicit(3, extensions),
-  );
-  const certificate = der.sequence(tbs, der.algorithm(OID.sha256WithRSAEncryption), der.bitString(sign('sha256', tbs, privateKey)));
+  const { certificate } = x509.selfSignedCertificate({
+    commonName: 'imds-labeler bench',
+    publicKey,
+    privateKey,
+    notBefore: new Date(now - day),
+    notAfter: new Date(now + 30 * day),
+    ca: true,
+    // digitalSignature, keyEncipherment, keyCertSign: 1010 0100, two unused bits.
+    keyUsage: [0x02, 0xa4],
+    // iPAddress [7] 127.0.0.1
+    subjectAltName: der.tlv(0x87, Buffer.from([127, 0, 0, 1])),
+  });
   const pem = `-----BEGIN CERTIFICATE-----\n${certificate.toString('base64').replace(/.{64}/g, '$&\n').replace(/\n?$/, '\n')}-----END CERTIFICATE-----\n`;
   return { cert: pem, key: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string };
 }
