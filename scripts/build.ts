@@ -63,7 +63,7 @@ export async function buildBundle(options: BuildOptions = {}): Promise<BuildResu
 
   const result = await build({
     absWorkingDir: ROOT,
-    entryPoints: { 'imds-labeler': 'cmd/imds-labeler.ts' },
+    entryPoints: { 'imds-labeler': 'cmd/agent-image.ts' },
     outdir,
     outExtension: { '.js': '.mjs' },
     chunkNames: 'chunks/[name]-[hash]',
@@ -118,7 +118,7 @@ export function agentPathBytes(metafile: Metafile, root = ROOT): number {
     if (seen.has(file)) return;
     const out = outputs[file]!;
     // A dynamic import of another subcommand (render, emulator, sandbox, cleanup, demo) is not on the agent's path.
-    if (dynamic && out.entryPoint === undefined && Object.keys(out.inputs).some((i) => /src\/cli\/(render|emulator|sandbox|cleanup|demo)\.ts$/.test(i))) return;
+    if (dynamic && out.entryPoint === undefined && Object.keys(out.inputs).some((i) => /src\/cli\/(render|cleanup)\.ts$/.test(i))) return;
     seen.add(file);
     for (const imp of out.imports) {
       if (imp.external) continue;

@@ -30,7 +30,7 @@ import { Watch } from '@kubernetes/client-node';
 import { jittered } from '../../src/backoff.ts';
 import type { Clock } from '../../src/clock.ts';
 import { configSchema } from '../../src/config/schema.ts';
-import { builtInFixture } from '../../src/imds/emulator/fixtures.ts';
+import { builtInFixture } from '../../testbed/imds-emulator/fixtures.ts';
 import { parseInstanceDocument, type InstanceDocument } from '../../src/imds/document.ts';
 import { runPoller } from '../../src/imds/poller.ts';
 import { createClientNodeNodeClient, loadKubeConfig } from '../../src/kube/clientNode.ts';

@@ -145,8 +145,8 @@ describe('Dockerfile', () => {
 
 describe('.dockerignore', () => {
   const ignored = readFileSync(join(ROOT, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
-  it('keeps installed and built files, tools and history out of the build context', () => {
-    for (const entry of ['**/node_modules', 'dist', '.tools', '.git']) expect(ignored).toContain(entry);
+  it('keeps installed and built files, tools, stand-ins and history out of the build context', () => {
+    for (const entry of ['**/node_modules', 'dist', '.tools', '.git', 'testbed']) expect(ignored).toContain(entry);
   });
   it('keeps what the build needs in it', () => {
     for (const needed of ['package.json', 'package-lock.json', 'src', 'scripts', 'cmd', 'tsconfig.json']) expect(ignored).not.toContain(needed);

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { COMMANDS } from '../../src/cli/registry.ts';
+import { ALL_COMMANDS as COMMANDS } from '../../testbed/commands.ts';
 import { ENTRY, ROOT } from '../helpers/agentProcess.ts';
 
 const run = (args: string[], input?: string) =>

@@ -7,7 +7,7 @@ import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { startSandbox, type Sandbox } from '../../src/kube/sandbox/index.ts';
+import { startSandbox, type Sandbox } from '../../testbed/kube-sandbox/index.ts';
 
 const KUBECTLS = [
   { name: 'kubectl 1.32', path: '/usr/bin/kubectl', minor: '32' },

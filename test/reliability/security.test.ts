@@ -5,7 +5,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import fc from 'fast-check';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/observability/logger.ts';
-import { startEmulator } from '../../src/imds/emulator/server.ts';
+import { startEmulator } from '../../testbed/imds-emulator/server.ts';
 import { createClientNodeNodeClient } from '../../src/kube/clientNode.ts';
 import type { NodeClient } from '../../src/kube/nodeClient.ts';
 import { reconcilePolicy } from '../../src/kube/policy.ts';

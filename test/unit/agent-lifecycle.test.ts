@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { runAgent } from '../../src/agent.ts';
 import { configSchema } from '../../src/config/schema.ts';
-import { builtInFixture } from '../../src/imds/emulator/fixtures.ts';
+import { builtInFixture } from '../../testbed/imds-emulator/fixtures.ts';
 import { parseInstanceDocument, type InstanceDocument } from '../../src/imds/document.ts';
 import { silentLogger } from '../../src/observability/logger.ts';
 import { createMetrics } from '../../src/observability/metrics.ts';

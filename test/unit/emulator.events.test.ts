@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Emulator } from '../../src/imds/emulator/server.ts';
+import type { Emulator } from '../../testbed/imds-emulator/server.ts';
 import { emulatorPerTest, imds, rawRequest } from '../helpers/emulator.ts';
 
 const EVENTS = '/metadata/scheduledevents?api-version=2020-07-01';

@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../../src/clock.ts';
-import { FaultEngine, FaultPlanError, parseFaultPlan, parseFaultPlanText, type FaultPlan } from '../../src/imds/emulator/faults.ts';
-import { startEmulator, type Emulator } from '../../src/imds/emulator/server.ts';
+import { FaultEngine, FaultPlanError, parseFaultPlan, parseFaultPlanText, type FaultPlan } from '../../testbed/imds-emulator/faults.ts';
+import { startEmulator, type Emulator } from '../../testbed/imds-emulator/server.ts';
 import { emulatorPerTest, imds, ManualClock, rawRequest, requestFailure } from '../helpers/emulator.ts';
 
 const V = '2021-02-01';

@@ -1,10 +1,10 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { configSchema } from '../config/schema.ts';
-import type { Command, CommandIO } from './command.ts';
-import { UsageError } from './command.ts';
-import { parseFlags, untilAborted } from './flags.ts';
+import { configSchema } from '../src/config/schema.ts';
+import type { Command, CommandIO } from '../src/cli/command.ts';
+import { UsageError } from '../src/cli/command.ts';
+import { parseFlags, untilAborted } from '../src/cli/flags.ts';
 
 const NODE = 'demo-node';
 
@@ -35,15 +35,15 @@ Flags:
 async function runDemo(io: CommandIO, options: { follow: boolean; fixture: string; pollPeriod: string }): Promise<number> {
   const [{ startEmulator }, { builtInFixture, isFixtureName, FIXTURE_NAMES }, { startSandbox }, { runAgent }, { createClientNodeNodeClient, loadKubeConfig }, { createImds }, { createLogger }, { createMetrics }, { VERSION }] =
     await Promise.all([
-      import('../imds/emulator/server.ts'),
-      import('../imds/emulator/fixtures.ts'),
-      import('../kube/sandbox/server.ts'),
-      import('../agent.ts'),
-      import('../kube/clientNode.ts'),
-      import('../imds/index.ts'),
-      import('../observability/logger.ts'),
-      import('../observability/metrics.ts'),
-      import('../version.ts'),
+      import('./imds-emulator/server.ts'),
+      import('./imds-emulator/fixtures.ts'),
+      import('./kube-sandbox/server.ts'),
+      import('../src/agent.ts'),
+      import('../src/kube/clientNode.ts'),
+      import('../src/imds/index.ts'),
+      import('../src/observability/logger.ts'),
+      import('../src/observability/metrics.ts'),
+      import('../src/version.ts'),
     ]);
   if (!isFixtureName(options.fixture)) throw new UsageError(`unknown fixture "${options.fixture}"; built-in fixtures: ${FIXTURE_NAMES.join(', ')}`);
   const out = (line = '') => io.stdout.write(`${line}\n`);

@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Clock } from '../../clock.ts';
+import type { Clock } from '../../src/clock.ts';
 import { JSON_TYPE, type Answer } from './responses.ts';
 
 /**

@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
-import { systemClock, type Clock } from '../../clock.ts';
+import { systemClock, type Clock } from '../../src/clock.ts';
 import { Counters, type CounterSnapshot, type Verb } from './counters.ts';
 import { SERVER_VERSION, apiGroup, apiGroupList, apiVersions, coreResourceList, groupResourceList } from './discovery.ts';
 import { FaultEngine, FaultPlanError, parseSandboxFaults, type FaultDecision, type SandboxFaults } from './faults.ts';

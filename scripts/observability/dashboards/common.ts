@@ -5,7 +5,7 @@ import * as prometheus from '@grafana/grafana-foundation-sdk/prometheus';
 import * as stat from '@grafana/grafana-foundation-sdk/stat';
 import * as table from '@grafana/grafana-foundation-sdk/table';
 import * as timeseries from '@grafana/grafana-foundation-sdk/timeseries';
-import { METRIC_PREFIX } from '../metrics.ts';
+import { METRIC_PREFIX } from '../../../src/observability/metrics.ts';
 
 /**
  * Building blocks of the dashboards, following the monitoring-mixin conventions: a `datasource`

@@ -1,8 +1,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { systemClock, type Clock } from '../../clock.ts';
-import type { Logger } from '../../observability/logger.ts';
-import { KNOWN_API_VERSIONS } from '../versions.ts';
+import { systemClock, type Clock } from '../../src/clock.ts';
+import type { Logger } from '../../src/observability/logger.ts';
+import { KNOWN_API_VERSIONS } from '../../src/imds/versions.ts';
 import { ATTESTED_SINCE, NONCE, attestedPayload, createSigner, defaultNonce, type Signer } from './attested.ts';
 import { available, documentForVersion } from './availability.ts';
 import { CONTROL_PREFIX, control } from './control.ts';

@@ -4,7 +4,7 @@
  * (preconditions, finalizers), deletecollection. Works on plain JSON; the HTTP layer is in server.ts.
  */
 import { randomUUID } from 'node:crypto';
-import type { Clock } from '../../clock.ts';
+import type { Clock } from '../../src/clock.ts';
 import { PatchError } from './patch/errors.ts';
 import { applyJsonPatch } from './patch/json.ts';
 import { applyMergePatch } from './patch/merge.ts';

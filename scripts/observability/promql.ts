@@ -1,4 +1,4 @@
-import { METRIC_PREFIX } from './metrics.ts';
+import { METRIC_PREFIX } from '../../src/observability/metrics.ts';
 
 /**
  * PromQL shared by the dashboards and the alerts, so a panel and the alert about the same thing

@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { FaultPlanError, decodePlanText, parsePlan, readPlanFile } from '../../faultPlan.ts';
+import { FaultPlanError, decodePlanText, parsePlan, readPlanFile } from '../faultPlan.ts';
 
 /**
  * The fault plan: what the emulator does wrong, and where. Each fault targets a path prefix and

@@ -11,7 +11,7 @@
  * closed (ECONNREFUSED) for a period or a number of connections.
  */
 import * as z from 'zod';
-import { FaultPlanError, decodePlanText, parsePlan, readPlanFile } from '../../faultPlan.ts';
+import { FaultPlanError, decodePlanText, parsePlan, readPlanFile } from '../faultPlan.ts';
 
 export const FAULT_VERBS = ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete', 'deletecollection', 'read', 'write', '*'] as const;
 export type FaultVerb = (typeof FAULT_VERBS)[number];

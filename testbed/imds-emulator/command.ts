@@ -1,9 +1,9 @@
-import { UsageError, type Command, type CommandIO } from './command.ts';
-import { hostFlag, listenError, parseFlags, untilAborted, wholeNumberFlag } from './flags.ts';
-import { createLogger } from '../observability/logger.ts';
-import { FaultPlanError } from '../imds/emulator/faults.ts';
-import { FIXTURE_NAMES, FixtureError, fixtureDescription } from '../imds/emulator/fixtures.ts';
-import { startEmulator } from '../imds/emulator/server.ts';
+import { UsageError, type Command, type CommandIO } from '../../src/cli/command.ts';
+import { hostFlag, listenError, parseFlags, untilAborted, wholeNumberFlag } from '../../src/cli/flags.ts';
+import { createLogger } from '../../src/observability/logger.ts';
+import { FaultPlanError } from './faults.ts';
+import { FIXTURE_NAMES, FixtureError, fixtureDescription } from './fixtures.ts';
+import { startEmulator } from './server.ts';
 
 const DEFAULT_PORT = 8080;
 

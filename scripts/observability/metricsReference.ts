@@ -1,5 +1,5 @@
 import type { Registry } from 'prom-client';
-import { createMetrics, METRIC_PREFIX } from './metrics.ts';
+import { createMetrics, METRIC_PREFIX } from '../../src/observability/metrics.ts';
 
 /**
  * The metrics reference (docs/metrics.md), read from the registry itself: names, types, help and

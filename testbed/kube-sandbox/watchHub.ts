@@ -9,7 +9,7 @@
  * - allowWatchBookmarks: a BOOKMARK carrying only the current resourceVersion, every bookmark interval;
  * - timeoutSeconds: the stream ends cleanly when it runs out.
  */
-import type { Clock } from '../../clock.ts';
+import type { Clock } from '../../src/clock.ts';
 import { badRequest, expired } from './status.ts';
 import type { Change, Store } from './store.ts';
 import type { StorageName } from './resources.ts';

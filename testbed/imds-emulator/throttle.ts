@@ -1,4 +1,4 @@
-import type { Clock } from '../../clock.ts';
+import type { Clock } from '../../src/clock.ts';
 
 /**
  * IMDS's throttle: at most `limit` requests are answered in any sliding window of `windowMs`;

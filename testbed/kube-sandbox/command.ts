@@ -1,8 +1,8 @@
-import { UsageError, type Command, type CommandIO } from './command.ts';
-import { hostFlag, listenError, parseFlags, untilAborted, wholeNumberFlag } from './flags.ts';
-import { FaultPlanError, readSandboxFaultsFile } from '../kube/sandbox/faults.ts';
-import { startSandbox } from '../kube/sandbox/server.ts';
-import { isDns1123Subdomain } from '../kube/sandbox/validation.ts';
+import { UsageError, type Command, type CommandIO } from '../../src/cli/command.ts';
+import { hostFlag, listenError, parseFlags, untilAborted, wholeNumberFlag } from '../../src/cli/flags.ts';
+import { FaultPlanError, readSandboxFaultsFile } from './faults.ts';
+import { startSandbox } from './server.ts';
+import { isDns1123Subdomain } from './validation.ts';
 
 const usage = `Usage: imds-labeler sandbox [flags]
 
