@@ -1,5 +1,5 @@
 import { UsageError, type Command, type CommandIO } from '../../src/cli/command.ts';
-import { hostFlag, listenError, parseFlags, untilAborted, wholeNumberFlag } from '../../src/cli/flags.ts';
+import { durationFlag, hostFlag, listenError, parseFlags, untilAborted, wholeNumberFlag } from '../../src/cli/flags.ts';
 import { createLogger } from '../../src/observability/logger.ts';
 import { FaultPlanError } from './faults.ts';
 import { FIXTURE_NAMES, FixtureError, fixtureDescription } from './fixtures.ts';
@@ -21,11 +21,16 @@ Flags:
                        (default "default"; see --list-fixtures)
   --faults FILE        fault plan, YAML or JSON, re-read when it changes
   --rate-limit N       requests per second before 429 (default 5; 0 disables)
+  --scheduled-events-warmup D
+                       how long the first scheduled-events call waits while the service turns
+                       on, e.g. 2m as on Azure (default 0s)
   --list-fixtures      print the built-in fixtures and exit
   -h, --help           this help
 
 Control endpoints (test-only, no Metadata header needed):
   GET|POST|DELETE /_emulator/faults   GET|DELETE /_emulator/requests   GET|PUT /_emulator/fixture
+  GET|PUT /_emulator/scheduledevents  POST /_emulator/scheduledevents/ID/start
+  DELETE /_emulator/scheduledevents/ID (the platform cancels or finishes the event)
 
 See docs/emulator.md for the fixture and fault plan formats.
 `;
@@ -41,6 +46,7 @@ export const emulatorCommand: Command = {
       fixture: { type: 'string' },
       faults: { type: 'string' },
       'rate-limit': { type: 'string' },
+      'scheduled-events-warmup': { type: 'string' },
       'list-fixtures': { type: 'boolean' },
     });
     if (values.help) {
@@ -55,11 +61,12 @@ export const emulatorCommand: Command = {
     const port = wholeNumberFlag('--port', values.port, DEFAULT_PORT, 65535);
     const rateLimitPerSecond = wholeNumberFlag('--rate-limit', values['rate-limit'], 5, 1_000_000);
     const host = hostFlag(values.host);
+    const scheduledEventsWarmupMs = durationFlag('--scheduled-events-warmup', values['scheduled-events-warmup']);
 
     const logger = createLogger({ level: 'info', format: 'pretty', destination: io.stderr });
     let emulator;
     try {
-      emulator = await startEmulator({ port, host, fixture: values.fixture, faults: values.faults, rateLimitPerSecond, logger });
+      emulator = await startEmulator({ port, host, fixture: values.fixture, faults: values.faults, rateLimitPerSecond, scheduledEventsWarmupMs, logger });
     } catch (err) {
       if (err instanceof FaultPlanError) throw new UsageError(`--faults: ${err.message}`);
       if (err instanceof FixtureError) throw new UsageError(`--fixture: ${err.message}`);

@@ -1,6 +1,7 @@
 import { FaultPlanError, type ResolvedFaultPlan } from './faults.ts';
 import { FixtureError, isFixtureName, FIXTURE_NAMES, type Fixture } from './fixtures.ts';
 import { empty, error, json, methodNotAllowed, type Answer } from './responses.ts';
+import { replaceEventsSchema, type ScheduledEvents } from './scheduledEvents.ts';
 
 /**
  * The control endpoints under /_emulator/, for tests and local experiments only: they need no
@@ -13,6 +14,10 @@ import { empty, error, json, methodNotAllowed, type Answer } from './responses.t
  *   DELETE /_emulator/requests   reset the counters
  *   GET    /_emulator/fixture    the fixture in force
  *   PUT    /_emulator/fixture    replace the fixture (JSON body), or ?name=spot for a built-in one
+ *   GET    /_emulator/scheduledevents              the scheduled events document
+ *   PUT    /_emulator/scheduledevents              publish a new list ({"Events": [...]})
+ *   POST   /_emulator/scheduledevents/<id>/start   the platform starts the event
+ *   DELETE /_emulator/scheduledevents/<id>         the platform cancels (or finishes) the event
  */
 export interface ControlTarget {
   faultPlan(): ResolvedFaultPlan;
@@ -21,6 +26,7 @@ export interface ControlTarget {
   resetCounters(): void;
   fixture(): Fixture;
   setFixture(fixture: string | object): void;
+  scheduledEvents(): ScheduledEvents;
 }
 
 export const CONTROL_PREFIX = '/_emulator';
@@ -60,8 +66,30 @@ export function control(target: ControlTarget, method: string, url: URL, body: B
       return apply(() => target.setFixture(document));
     }
     default:
-      return error(404, `no control endpoint ${url.pathname}; see ${CONTROL_PREFIX}/faults, ${CONTROL_PREFIX}/requests, ${CONTROL_PREFIX}/fixture`);
+      if (route === '/scheduledevents' || route.startsWith('/scheduledevents/')) return scheduledEventsControl(target.scheduledEvents(), method, route, body);
+      return error(404, `no control endpoint ${url.pathname}; see ${CONTROL_PREFIX}/faults, ${CONTROL_PREFIX}/requests, ${CONTROL_PREFIX}/fixture, ${CONTROL_PREFIX}/scheduledevents`);
   }
+}
+
+function scheduledEventsControl(events: ScheduledEvents, method: string, route: string, body: Buffer): Answer {
+  const [, , id, action, ...rest] = route.split('/').map(decodeURIComponent);
+  if (id === undefined) {
+    if (method === 'GET') return json(200, events.document());
+    if (method !== 'PUT' && method !== 'POST') return methodNotAllowed('GET, PUT, POST');
+    const parsed = parseBody(body);
+    if ('answer' in parsed) return parsed.answer;
+    const list = replaceEventsSchema.safeParse(parsed.value);
+    if (!list.success) return error(400, `the body must be {"Events": [...]}, each event with an EventId: ${list.error.issues[0]?.message ?? 'invalid'}`);
+    events.replace(list.data.Events);
+    return empty(204);
+  }
+  if (rest.length > 0 || (action !== undefined && action !== 'start')) return error(404, `no control endpoint ${CONTROL_PREFIX}${route}`);
+  if (action === 'start') {
+    if (method !== 'POST') return methodNotAllowed('POST');
+    return events.start(id) ? empty(204) : error(404, `no scheduled event "${id}"`);
+  }
+  if (method !== 'DELETE') return methodNotAllowed('DELETE');
+  return events.cancel([id]).length > 0 ? empty(204) : error(404, `no scheduled event "${id}"`);
 }
 
 function parseBody(body: Buffer): { value: unknown } | { answer: Answer } {

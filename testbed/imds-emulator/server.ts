@@ -32,6 +32,11 @@ export interface EmulatorOptions {
   supportedVersions?: string[];
   /** Warnings (a changed file that does not parse) and errors. Default: none. */
   logger?: Logger;
+  /**
+   * How long the first scheduled-events call waits while the service turns on (and the first call
+   * after a day without one). Azure: up to two minutes. Default 0.
+   */
+  scheduledEventsWarmupMs?: number;
 }
 
 export interface RequestCounts {
@@ -95,6 +100,7 @@ class EmulatorState {
   readonly #defaultRateLimit: number;
   readonly #defaultVersions: readonly string[];
   readonly #closing = new AbortController();
+  readonly #eventsWarmupMs: number;
 
   #fixtureSource: FixtureSource;
   #fixture!: Fixture;
@@ -110,6 +116,7 @@ class EmulatorState {
     this.#clock = options.clock ?? systemClock;
     this.#logger = options.logger;
     this.#defaultRateLimit = options.rateLimitPerSecond ?? DEFAULT_RATE_LIMIT;
+    this.#eventsWarmupMs = options.scheduledEventsWarmupMs ?? 0;
     this.#limiter = new SlidingWindowLimiter(this.#defaultRateLimit, this.#clock);
     this.#defaultVersions =
       options.supportedVersions === undefined ? KNOWN_API_VERSIONS : parseFaultPlan({ supportedVersions: options.supportedVersions }, 'supportedVersions').supportedVersions!;
@@ -204,6 +211,7 @@ class EmulatorState {
         resetCounters: () => this.resetCounters(),
         fixture: () => this.#fixture,
         setFixture: (fixture: string | object) => this.setFixture(fixture),
+        scheduledEvents: () => this.#events,
       };
       return send(res, body === undefined ? error(413, 'body too large') : control(target, req.method ?? 'GET', url, body));
     }
@@ -271,6 +279,11 @@ class EmulatorState {
     }
     if (path === '/metadata/scheduledevents') {
       if (method !== 'GET' && method !== 'POST') return methodNotAllowed('GET, POST');
+      try {
+        await this.#events.called(this.#clock, this.#eventsWarmupMs, this.#closing.signal);
+      } catch {
+        return error(503, 'emulator closing');
+      }
       return this.#scheduledEvents(method, url, body);
     }
     if (path === '/metadata/attested/document') {
