@@ -1,9 +1,22 @@
-import type { Random } from './clock.ts';
+import type { Clock, Random } from './clock.ts';
 
+/**
+ * The one home of the agent's backoff: every retry of an IMDS or Kubernetes call waits what these
+ * functions say, with the ceilings below.
+ */
 export interface BackoffPolicy {
   baseMs: number;
   capMs: number;
 }
+
+/** IMDS calls: short ceilings, for a link-local service that IMDS asks to retry for up to 70 s. */
+export const IMDS_BACKOFF: BackoffPolicy = { baseMs: 500, capMs: 10_000 };
+/** The node list and watch: a fleet that lost the API server spreads its re-lists over 30 s. */
+export const KUBE_READ_BACKOFF: BackoffPolicy = { baseMs: 500, capMs: 30_000 };
+/** Node patches: the first retry comes sooner, the ceiling is the same. */
+export const KUBE_WRITE_BACKOFF: BackoffPolicy = { baseMs: 200, capMs: 30_000 };
+/** The pause before re-reading the node after a failed read that followed a conflict. */
+export const KUBE_REREAD_BACKOFF: BackoffPolicy = { baseMs: 200, capMs: 5_000 };
 
 /**
  * Capped exponential backoff with full jitter: uniform in [0, min(cap, base·2^attempt)), so a
@@ -13,6 +26,36 @@ export function backoffDelay(attempt: number, policy: BackoffPolicy, random: Ran
   const ceiling = Math.min(policy.capMs, policy.baseMs * 2 ** Math.min(attempt, 30));
   const delay = Math.floor(random() * ceiling);
   return Math.max(delay, retryAfterMs ?? 0);
+}
+
+/**
+ * The waits of one call's retries when all of them must fit in a budget measured on the injected
+ * clock from the first attempt (IMDS: 410 is retried for up to 70 s). next() gives the wait before
+ * the next attempt, or undefined when the budget is spent:
+ * - the drawn delay is backoffDelay's, the n-th retry drawing with attempt n;
+ * - a Retry-After longer than the drawn delay wins, but one that does not fit in what is left of
+ *   the budget ends the retries instead of being cut short (the server said "not before");
+ * - otherwise the last wait is shortened to what is left, so the last attempt lands on the budget.
+ */
+export function budgetedRetries(policy: BackoffPolicy & { budgetMs: number }, clock: Clock, random: Random): { next(retryAfterMs?: number): number | undefined } {
+  const start = clock.now();
+  let retries = 0;
+  return {
+    next(retryAfterMs) {
+      const remaining = policy.budgetMs - (clock.now() - start);
+      if (remaining <= 0) return undefined;
+      const drawn = backoffDelay(retries, policy, random);
+      let wait: number;
+      if (retryAfterMs !== undefined && retryAfterMs > drawn) {
+        if (retryAfterMs > remaining) return undefined;
+        wait = retryAfterMs;
+      } else {
+        wait = Math.min(drawn, remaining);
+      }
+      retries++;
+      return wait;
+    },
+  };
 }
 
 /** A period spread uniformly over [period·(1−jitter), period·(1+jitter)]; jitter in [0, 1). */

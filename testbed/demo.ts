@@ -33,18 +33,15 @@ Flags:
 };
 
 async function runDemo(io: CommandIO, options: { follow: boolean; fixture: string; pollPeriod: string }): Promise<number> {
-  const [{ startEmulator }, { builtInFixture, isFixtureName, FIXTURE_NAMES }, { startSandbox }, { runAgent }, { createClientNodeNodeClient, loadKubeConfig }, { createImds }, { createLogger }, { createMetrics }, { VERSION }] =
-    await Promise.all([
-      import('./imds-emulator/server.ts'),
-      import('./imds-emulator/fixtures.ts'),
-      import('./kube-sandbox/server.ts'),
-      import('../src/agent.ts'),
-      import('../src/kube/clientNode.ts'),
-      import('../src/imds/index.ts'),
-      import('../src/observability/logger.ts'),
-      import('../src/observability/metrics.ts'),
-      import('../src/version.ts'),
-    ]);
+  const [{ startEmulator }, { builtInFixture, isFixtureName, FIXTURE_NAMES }, { startSandbox }, { runAgent }, { buildAgentDependencies }, { createMetrics }, { VERSION }] = await Promise.all([
+    import('./imds-emulator/server.ts'),
+    import('./imds-emulator/fixtures.ts'),
+    import('./kube-sandbox/server.ts'),
+    import('../src/agent/run.ts'),
+    import('../src/agent/dependencies.ts'),
+    import('../src/observability/metrics.ts'),
+    import('../src/version.ts'),
+  ]);
   if (!isFixtureName(options.fixture)) throw new UsageError(`unknown fixture "${options.fixture}"; built-in fixtures: ${FIXTURE_NAMES.join(', ')}`);
   const out = (line = '') => io.stdout.write(`${line}\n`);
   const dir = mkdtempSync(join(tmpdir(), 'imds-labeler-demo-'));
@@ -60,14 +57,6 @@ async function runDemo(io: CommandIO, options: { follow: boolean; fixture: strin
     await Promise.all([emulator.close(), sandbox.close()]);
     rmSync(dir, { recursive: true, force: true });
   };
-  let kc;
-  try {
-    kc = await loadKubeConfig(kubeconfigPath);
-  } catch (err) {
-    // The servers would otherwise keep the process alive after the error.
-    await closeAll();
-    throw err;
-  }
   const config = configSchema.parse({
     imds: { endpoint: emulator.url },
     poll: { period: options.pollPeriod, jitter: 0 },
@@ -75,22 +64,20 @@ async function runDemo(io: CommandIO, options: { follow: boolean; fixture: strin
     server: { port: 0, address: '127.0.0.1' },
     log: { level: 'warn', format: 'pretty' },
   });
-  const logger = createLogger({ level: config.log.level, format: config.log.format });
-  const metrics = createMetrics({ version: VERSION });
+  let deps;
+  try {
+    // The product's own dependencies from this config; only the registry differs (no process metrics).
+    deps = await buildAgentDependencies(config, { metrics: createMetrics({ version: VERSION }) });
+  } catch (err) {
+    // The servers would otherwise keep the process alive after the error.
+    await closeAll();
+    throw err;
+  }
   const agentStop = new AbortController();
   const stopAll = () => agentStop.abort();
   io.signal.addEventListener('abort', stopAll, { once: true });
   let metricsPort = 0;
-  const agent = runAgent({
-    config,
-    nodeName: NODE,
-    nodeClient: createClientNodeNodeClient({ component: 'imds-labeler', metrics }, kc),
-    fetchInstance: createImds(config.imds, { metrics, logger }).fetchInstance,
-    logger,
-    metrics,
-    signal: agentStop.signal,
-    onListening: (port) => (metricsPort = port),
-  });
+  const agent = runAgent({ config, ...deps, signal: agentStop.signal, onListening: (port) => (metricsPort = port) });
 
   const labelsNow = () => ({ ...(sandbox.getNode(NODE)?.metadata?.labels ?? {}) }) as Record<string, string>;
   const ours = (labels: Record<string, string>) => Object.entries(labels).filter(([k]) => k.startsWith(`${config.labels.prefix}/`) || k.startsWith(`${config.labels.tagPrefix}/`)).sort(([a], [b]) => (a < b ? -1 : 1));

@@ -1,10 +1,6 @@
 import { setFlagsFromString } from 'node:v8';
 import * as z from 'zod';
-import { ConfigError, loadConfig } from '../config/load.ts';
-import { createLogger } from '../observability/logger.ts';
-import { createMetrics } from '../observability/metrics.ts';
-import { VERSION } from '../version.ts';
-import { nodeClientFor } from './nodeClient.ts';
+import { loadConfig } from '../config/load.ts';
 import type { Command } from './command.ts';
 import { envHelp, sharedFlagsHelp } from './usage.ts';
 
@@ -29,19 +25,10 @@ ${envHelp()}
       io.stdout.write(this.usage);
       return 0;
     }
-    const nodeName = config.kube.nodeName;
-    if (!nodeName) throw new ConfigError('kube.nodeName: no node name; pass --node-name or set NODE_NAME (the chart sets it from the downward API)', 'kube.nodeName');
-
-    const logger = createLogger({ level: config.log.level, format: config.log.format });
-    const metrics = createMetrics({ version: VERSION, processMetrics: true });
-    // Loaded here, not at the top: the Kubernetes client is the heaviest import of the agent.
-    const [nodeClient, { createImds }, { runAgent }] = await Promise.all([
-      nodeClientFor(config.kube.kubeconfig, { component: 'imds-labeler', metrics }),
-      import('../imds/index.ts'),
-      import('../agent.ts'),
-    ]);
-    const imds = createImds(config.imds, { metrics, logger });
-    await runAgent({ config, nodeName, nodeClient, fetchInstance: imds.fetchInstance, logger, metrics, signal: io.signal });
+    // Loaded here, not at the top: the agent's dependencies include the Kubernetes client, the
+    // heaviest import of the agent, and other subcommands need none of it.
+    const [{ buildAgentDependencies }, { runAgent }] = await Promise.all([import('../agent/dependencies.ts'), import('../agent/run.ts')]);
+    await runAgent({ config, ...(await buildAgentDependencies(config)), signal: io.signal });
     return 0;
   },
 };

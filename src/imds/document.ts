@@ -1,4 +1,5 @@
 import * as z from 'zod';
+import { AgentError } from '../agentError.ts';
 
 /**
  * The instance document as the product understands it. IMDS sends every primitive as a string
@@ -90,8 +91,9 @@ export function canonicalizeKeys(value: unknown): unknown {
   return out;
 }
 
-export class DocumentError extends Error {
+export class DocumentError extends AgentError<'schema'> {
   readonly kind = 'schema';
+  /** The same document will fail the same way: never retried. */
   readonly retryable = false;
   readonly issues: string[];
   constructor(issues: string[]) {

@@ -1,7 +1,9 @@
+import { AgentError } from '../agentError.ts';
+
 /**
- * Typed IMDS errors. Every failure of an IMDS call reaches callers as an ImdsError, so the retry
- * policy and the metrics read one shape: `kind` says what went wrong, `retryable` whether another
- * attempt can help, and `code` is a short, bounded metric label value.
+ * Typed IMDS errors. Every failure of an IMDS call reaches callers as an ImdsError (an AgentError,
+ * so the one retry classification, isRetryable, knows it): `kind` says what went wrong,
+ * `retryable` whether another attempt can help, and `code` is a short, bounded metric label value.
  *
  * Retryable (the contract's "retry later" answers and transient transport failures):
  *   410, 429, 5xx, connect and total timeouts, connection resets and refusals.
@@ -11,13 +13,8 @@
 
 export type ImdsErrorKind = 'http' | 'timeout' | 'network' | 'too-large' | 'schema' | 'redirect' | 'aborted';
 
-/**
- * The fixed set of IMDS endpoints, used as the `imds_endpoint` metric label: bounded on purpose.
- * 'scheduler' names the shared rate limiter in the error of an abort while waiting for a token;
- * it never reaches a metric (the client re-labels that abort with the endpoint it was calling,
- * and aborts are not counted as errors).
- */
-export type ImdsEndpoint = 'instance' | 'scheduledevents' | 'attested' | 'versions' | 'scheduler';
+/** The fixed set of IMDS endpoints, used as the `imds_endpoint` metric label: bounded on purpose. */
+export type ImdsEndpoint = 'instance' | 'scheduledevents' | 'attested' | 'versions';
 
 export interface ImdsErrorOptions {
   kind: ImdsErrorKind;
@@ -59,30 +56,28 @@ function defaultRetryable(kind: ImdsErrorKind, status: number | undefined): bool
   }
 }
 
-export class ImdsError extends Error {
+export class ImdsError extends AgentError<ImdsErrorKind> {
   readonly kind: ImdsErrorKind;
   readonly retryable: boolean;
   readonly status: number | undefined;
   readonly endpoint: ImdsEndpoint;
   readonly code: string;
-  readonly retryAfterMs: number | undefined;
   /** Attempts the call made before giving up with this error; set by fetchWithRetry, for logs. */
   attempts: number | undefined;
 
   constructor(options: ImdsErrorOptions) {
-    super(options.message, options.cause === undefined ? undefined : { cause: options.cause });
+    super(options.message, { cause: options.cause, retryAfterMs: options.retryAfterMs });
     this.name = 'ImdsError';
     this.kind = options.kind;
     this.endpoint = options.endpoint;
     this.status = options.status;
     this.retryable = options.retryable ?? defaultRetryable(options.kind, options.status);
     this.code = options.code ?? (options.status !== undefined ? String(options.status) : KIND_CODES[options.kind]);
-    this.retryAfterMs = options.retryAfterMs;
   }
-}
 
-export function isImdsError(error: unknown): error is ImdsError {
-  return error instanceof ImdsError;
+  override logFields(): Record<string, unknown> {
+    return { kind: this.kind, endpoint: this.endpoint, status: this.status, code: this.code, attempts: this.attempts, message: this.message };
+  }
 }
 
 /** The error an aborted call rejects with; the signal's reason is kept as the cause. */
@@ -96,8 +91,3 @@ export function abortedError(endpoint: ImdsEndpoint, signal?: AbortSignal): Imds
 }
 
 export { parseRetryAfter } from '../backoff.ts';
-
-/** Whether an error of any origin says another attempt may help. Unknown errors are not retried. */
-export function isRetryable(error: unknown): boolean {
-  return typeof error === 'object' && error !== null && (error as { retryable?: unknown }).retryable === true;
-}

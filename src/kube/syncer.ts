@@ -1,4 +1,4 @@
-import { backoffDelay, type BackoffPolicy } from '../backoff.ts';
+import { KUBE_REREAD_BACKOFF, KUBE_WRITE_BACKOFF, backoffDelay, type BackoffPolicy } from '../backoff.ts';
 import type { Clock, Random } from '../clock.ts';
 import type { Desired } from '../mapping/desired.ts';
 import type { Logger } from '../observability/logger.ts';
@@ -178,7 +178,7 @@ export class NodeSyncer {
         }
         if (!error.retryable) {
           logger.error(
-            { node: node.name, err: { kind: error.kind, status: error.status, message: error.message }, attempt: attempt + 1 },
+            { node: node.name, err: error.logFields(), attempt: attempt + 1 },
             'node patch refused; waiting for the next change or resync',
           );
           break;
@@ -186,9 +186,9 @@ export class NodeSyncer {
         // A conflict means our view is stale: read the node again and recompute at once.
         if (error.kind === 'conflict') await this.refresh();
         else {
-          const delay = backoffDelay(attempt, this.o.backoff ?? { baseMs: 200, capMs: 30_000 }, this.o.random, error.retryAfterMs);
+          const delay = backoffDelay(attempt, this.o.backoff ?? KUBE_WRITE_BACKOFF, this.o.random, error.retryAfterMs);
           logger.warn(
-            { node: node.name, err: { kind: error.kind, status: error.status, message: error.message }, attempt: attempt + 1, retryInMs: Math.round(delay) },
+            { node: node.name, err: error.logFields(), attempt: attempt + 1, retryInMs: Math.round(delay) },
             'node patch failed; retrying',
           );
           await this.o.clock.sleep(delay, this.o.signal).catch(() => undefined);
@@ -214,7 +214,7 @@ export class NodeSyncer {
       this.observed = list.nodes.find((n) => n.name === this.o.nodeName) ?? null;
     } catch (err) {
       this.o.logger.warn({ err: { message: (err as Error).message } }, 'could not re-read the node after a conflict');
-      await this.o.clock.sleep(backoffDelay(1, { baseMs: 200, capMs: 5000 }, this.o.random), this.o.signal).catch(() => undefined);
+      await this.o.clock.sleep(backoffDelay(1, KUBE_REREAD_BACKOFF, this.o.random), this.o.signal).catch(() => undefined);
     }
   }
 

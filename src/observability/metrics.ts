@@ -77,18 +77,18 @@ export function createMetrics(options: MetricsOptions) {
       help: 'Configured IMDS poll period, so alerts can measure staleness in periods.',
       registers: r,
     }),
-    schedulerTokens: new Gauge({
-      name: n('scheduler_tokens'),
+    imdsRateLimiterTokens: new Gauge({
+      name: n('imds_rate_limiter_tokens'),
       help: 'Tokens left in the IMDS rate limiter shared by every IMDS call of the process.',
       registers: r,
     }),
-    schedulerWaits: new Counter({
-      name: n('scheduler_waits_total'),
+    imdsRateLimiterWaits: new Counter({
+      name: n('imds_rate_limiter_waits_total'),
       help: 'IMDS calls that had to wait for a rate-limiter token.',
       registers: r,
     }),
-    schedulerWaitSeconds: new Counter({
-      name: n('scheduler_wait_seconds_total'),
+    imdsRateLimiterWaitSeconds: new Counter({
+      name: n('imds_rate_limiter_wait_seconds_total'),
       help: 'Total time IMDS calls spent waiting for a rate-limiter token.',
       registers: r,
     }),

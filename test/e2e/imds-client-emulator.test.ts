@@ -216,7 +216,7 @@ describe('createImds: retries and the shared rate limit against the emulator', (
     expect(imds.requests().total).toBe(10);
     expect(await metricSum(metrics.imdsThrottled)).toBe(0);
     expect(await metricSum(metrics.imdsRetries)).toBe(0);
-    expect(await metricSum(metrics.schedulerWaits)).toBe(8); // the burst of 2 went at once, the rest waited
+    expect(await metricSum(metrics.imdsRateLimiterWaits)).toBe(8); // the burst of 2 went at once, the rest waited
   });
 
   it('an abort ends a retrying fetch at once', async () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { runAgent } from '../../src/agent.ts';
+import { startSpreadMs } from '../../src/agent/loops.ts';
+import { runAgent } from '../../src/agent/run.ts';
 import { configSchema } from '../../src/config/schema.ts';
 import { builtInFixture } from '../../testbed/imds-emulator/fixtures.ts';
 import { parseInstanceDocument, type InstanceDocument } from '../../src/imds/document.ts';
@@ -41,7 +42,8 @@ describe('agent lifecycle', () => {
       return doc;
     });
     await flush();
-    await a.clock.advance(0);
+    // The first list waits the start spread (random 0.5: half of it); the first fetch does not.
+    await a.clock.advance(startSpreadMs(a.config.poll));
     expect(await a.get('/readyz')).toBe(200);
     expect(await a.get('/healthz')).toBe(200);
     await a.clock.advance(10 * 60_000);
@@ -69,7 +71,7 @@ describe('agent lifecycle', () => {
   it('shuts down on abort and leaves the labels in place', async () => {
     const a = start(async () => doc);
     await flush();
-    await a.clock.advance(0);
+    await a.clock.advance(startSpreadMs(a.config.poll));
     const labels = { ...a.client.nodes.get('n1')!.labels };
     expect(Object.keys(labels).length).toBeGreaterThan(5);
     a.controller.abort();

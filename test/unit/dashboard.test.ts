@@ -164,6 +164,6 @@ describe(`fleet dashboard (${PATH})`, () => {
     const agent = (await describeRegistry(createMetrics({ version: 'x' }).registry)).map((r) => r.name);
     const used = new Set(targets.flatMap((t) => prefixedNames(t.expr).map((n) => n.replace(/_bucket$/, ''))));
     const notCharted = agent.filter((n) => !used.has(n));
-    expect(notCharted).toEqual(['imds_labeler_scheduler_tokens']);
+    expect(notCharted).toEqual(['imds_labeler_imds_rate_limiter_tokens']);
   });
 });
