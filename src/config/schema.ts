@@ -1,4 +1,5 @@
 import * as z from 'zod';
+import { DEFAULT_PREFIX, keyProblems, prefixesOf, prefixProblem } from '../keys/keys.ts';
 import { parseDuration } from './duration.ts';
 
 /** A duration written as "60s"/"500ms" or as a number of milliseconds; always milliseconds inside. */
@@ -16,14 +17,11 @@ const duration = (fallback: string) =>
       return ms;
     });
 
-/** Lowercase DNS subdomain, as Kubernetes requires of a label prefix. */
-const DNS_SUBDOMAIN = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-const RESERVED_PREFIX = /(^|\.)(kubernetes\.io|k8s\.io|kubernetes\.azure\.com)$/;
-
-const labelPrefix = z
-  .string()
-  .refine((p) => DNS_SUBDOMAIN.test(p), 'must be a lowercase DNS subdomain such as imds-labeler.io')
-  .refine((p) => !RESERVED_PREFIX.test(p), 'kubernetes.io, k8s.io and kubernetes.azure.com belong to others');
+/** A label prefix or tag prefix; what the two derive together is checked on the whole config. */
+const labelPrefix = z.string().superRefine((p, ctx) => {
+  const message = prefixProblem(p);
+  if (message) ctx.addIssue({ code: 'custom', message });
+});
 
 const httpUrl = z
   .string()
@@ -69,7 +67,7 @@ export const configSchema = z
       .prefault({}),
     labels: z
       .strictObject({
-        prefix: labelPrefix.default('imds-labeler.io'),
+        prefix: labelPrefix.default(DEFAULT_PREFIX),
         /** Defaults to "tags." + prefix. */
         tagPrefix: labelPrefix.optional(),
         tags: z
@@ -106,10 +104,11 @@ export const configSchema = z
       .prefault({}),
     dryRun: z.boolean().default(false),
   })
-  .transform((c) => ({
-    ...c,
-    labels: { ...c.labels, tagPrefix: c.labels.tagPrefix ?? `tags.${c.labels.prefix}` },
-  }));
+  .transform((c, ctx) => {
+    // Each prefix is valid on its own here; the tag prefix the label prefix derives may not be.
+    for (const problem of keyProblems(c.labels)) ctx.addIssue({ code: 'custom', path: ['labels', problem.field], message: problem.message });
+    return { ...c, labels: { ...c.labels, ...prefixesOf(c.labels) } };
+  });
 
 export type Config = z.output<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;

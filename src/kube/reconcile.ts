@@ -1,5 +1,6 @@
 import type { Desired } from '../mapping/desired.ts';
-import { formatList, readOwnership, type OwnershipKeys } from './ownership.ts';
+import type { OwnershipKeys } from '../keys/keys.ts';
+import { formatList, readOwnership } from './ownership.ts';
 import type { MetadataPatch, NodeMeta } from './types.ts';
 
 export interface ReconcilePolicy {

@@ -9,7 +9,8 @@ import { parseInstanceDocument, type InstanceDocument } from '../../src/imds/doc
 import { builtInFixture } from '../../testbed/imds-emulator/fixtures.ts';
 import { startEmulator } from '../../testbed/imds-emulator/server.ts';
 import type { NodeClient } from '../../src/kube/nodeClient.ts';
-import { readOwnership, ownershipKeys } from '../../src/kube/ownership.ts';
+import { ownershipKeys } from '../../src/keys/keys.ts';
+import { readOwnership } from '../../src/kube/ownership.ts';
 import { startSandbox } from '../../testbed/kube-sandbox/server.ts';
 import { render } from '../../src/mapping/render.ts';
 import { createLogger } from '../../src/observability/logger.ts';

@@ -2,7 +2,7 @@ import { UsageError, type Command, type CommandIO } from '../../src/cli/command.
 import { hostFlag, listenError, parseFlags, untilAborted, wholeNumberFlag } from '../../src/cli/flags.ts';
 import { FaultPlanError, readSandboxFaultsFile } from './faults.ts';
 import { startSandbox } from './server.ts';
-import { isDns1123Subdomain } from './validation.ts';
+import { validateDnsSubdomain } from '../../src/keys/names.ts';
 
 const usage = `Usage: imds-labeler sandbox [flags]
 
@@ -48,7 +48,7 @@ export const sandboxCommand: Command = {
     const host = hostFlag(values.host);
     const nodes = (values.nodes ?? []).flatMap((v) => v.split(',')).map((n) => n.trim()).filter(Boolean);
     for (const n of nodes) {
-      const errs = isDns1123Subdomain(n);
+      const errs = validateDnsSubdomain(n);
       if (errs.length) throw new UsageError(`--nodes: "${n}" is not a valid node name: ${errs[0]}`);
     }
     if (new Set(nodes).size !== nodes.length) throw new UsageError('--nodes: a node name is listed twice');

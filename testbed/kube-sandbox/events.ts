@@ -6,7 +6,8 @@ import type { StrategicSchema } from './patch/strategic.ts';
 import type { FieldError } from './status.ts';
 import { since, type TableConvertor } from './table.ts';
 import { isObject, type Json, type JsonObject, type KubeObject } from './types.ts';
-import { isDns1123Subdomain, isQualifiedName, validateObjectMeta } from './validation.ts';
+import { validateDnsSubdomain, validateQualifiedName } from '../../src/keys/names.ts';
+import { validateObjectMeta } from './validation.ts';
 import { OBJECT_META_SCHEMA } from './nodes.ts';
 
 export const EVENT_SCHEMA: StrategicSchema = { fields: { metadata: OBJECT_META_SCHEMA } };
@@ -191,7 +192,7 @@ export function validateEvent(e: KubeObject, strict: boolean): FieldError[] {
     }
     const controller = str(e.reportingComponent);
     if (controller === '') errs.push({ type: 'FieldValueRequired', field: controllerField, detail: '' });
-    else for (const d of isQualifiedName(controller)) errs.push({ type: 'FieldValueInvalid', field: controllerField, value: controller, detail: d });
+    else for (const d of validateQualifiedName(controller)) errs.push({ type: 'FieldValueInvalid', field: controllerField, value: controller, detail: d });
     const instance = str(e.reportingInstance);
     if (instance === '') errs.push({ type: 'FieldValueRequired', field: 'reportingInstance', detail: '' });
     if (instance.length > REPORTING_INSTANCE_MAX) errs.push({ type: 'FieldValueInvalid', field: 'reportingInstance', value: '', detail: `can have at most ${REPORTING_INSTANCE_MAX} characters` });
@@ -203,7 +204,7 @@ export function validateEvent(e: KubeObject, strict: boolean): FieldError[] {
     if (reason.length > REASON_MAX) errs.push({ type: 'FieldValueInvalid', field: 'reason', value: '', detail: `can have at most ${REASON_MAX} characters` });
     if (str(e.message).length > NOTE_MAX) errs.push({ type: 'FieldValueInvalid', field: strict ? 'note' : 'message', value: '', detail: `can have at most ${NOTE_MAX} characters` });
   }
-  for (const d of isDns1123Subdomain(ns)) errs.push({ type: 'FieldValueInvalid', field: 'namespace', value: ns, detail: d });
+  for (const d of validateDnsSubdomain(ns)) errs.push({ type: 'FieldValueInvalid', field: 'namespace', value: ns, detail: d });
   if (!strict) return errs;
 
   errs.push(...validateObjectMeta(meta, { namespaced: true }).filter((x) => x.field !== 'metadata.name' || x.type !== 'FieldValueRequired'));

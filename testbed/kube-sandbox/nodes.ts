@@ -4,7 +4,7 @@ import type { StrategicSchema } from './patch/strategic.ts';
 import type { FieldError } from './status.ts';
 import { since, type TableConvertor } from './table.ts';
 import { isObject, type Json, type JsonObject, type KubeObject } from './types.ts';
-import { isQualifiedName, isValidLabelValue } from './validation.ts';
+import { validateLabelValue, validateQualifiedName } from '../../src/keys/names.ts';
 
 export const KUBELET_VERSION = 'v1.32.4';
 
@@ -141,8 +141,8 @@ export function validateNodeSpec(node: KubeObject): FieldError[] {
       return;
     }
     const key = typeof t.key === 'string' ? t.key : '';
-    for (const d of isQualifiedName(key)) errs.push({ type: 'FieldValueInvalid', field: `${f}.key`, value: key, detail: d });
-    if (typeof t.value === 'string') for (const d of isValidLabelValue(t.value)) errs.push({ type: 'FieldValueInvalid', field: `${f}.value`, value: t.value, detail: d });
+    for (const d of validateQualifiedName(key)) errs.push({ type: 'FieldValueInvalid', field: `${f}.key`, value: key, detail: d });
+    if (typeof t.value === 'string') for (const d of validateLabelValue(t.value)) errs.push({ type: 'FieldValueInvalid', field: `${f}.value`, value: t.value, detail: d });
     const effect = typeof t.effect === 'string' ? t.effect : '';
     if (effect === '') errs.push({ type: 'FieldValueRequired', field: `${f}.effect` });
     else if (!TAINT_EFFECTS.includes(effect)) {

@@ -5,7 +5,7 @@
  * exist), `k>1`, `k<1`; comma-separated requirements are ANDed. Field selectors: `f=v`, `f==v`, `f!=v`,
  * with `\,` `\=` `\\` escapes.
  */
-import { isQualifiedName, isValidLabelValue } from './validation.ts';
+import { validateLabelValue, validateQualifiedName } from '../../src/keys/names.ts';
 
 export class SelectorError extends Error {
   constructor(message: string) {
@@ -142,14 +142,14 @@ export function parseLabelSelector(input: string): LabelRequirement[] {
 }
 
 function validateRequirement(r: LabelRequirement): void {
-  const keyErrs = isQualifiedName(r.key);
+  const keyErrs = validateQualifiedName(r.key);
   if (keyErrs.length) throw new SelectorError(`unable to parse requirement: key: Invalid value: ${JSON.stringify(r.key)}: ${keyErrs.join('; ')}`);
   if ((r.operator === 'in' || r.operator === 'notin') && r.values.length === 0) {
     throw new SelectorError(`unable to parse requirement: values: Required value: for 'in', 'notin' operators, values set can't be empty`);
   }
   if (r.operator !== 'gt' && r.operator !== 'lt') {
     r.values.forEach((v, i) => {
-      const errs = isValidLabelValue(v);
+      const errs = validateLabelValue(v);
       if (errs.length) throw new SelectorError(`unable to parse requirement: values[${i}][${r.key}]: Invalid value: ${JSON.stringify(v)}: ${errs.join('; ')}`);
     });
   }

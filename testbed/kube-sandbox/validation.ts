@@ -2,89 +2,20 @@
  * Object-meta validation with apiserver's messages (k8s.io/apimachinery/pkg/util/validation): label keys
  * and values, annotation keys and total size, DNS-subdomain names. The sandbox must refuse whatever a
  * real apiserver refuses, so a label the agent computes wrongly fails here as it would in a cluster.
+ * The name rules themselves are the agent's (src/keys/names.ts), which carry apiserver's messages: one
+ * home, so the stand-in cannot accept a key the agent's own check would refuse, or the reverse.
  */
+import { validateDnsSubdomain, validateLabelValue, validateQualifiedName } from '../../src/keys/names.ts';
 import type { FieldError } from './status.ts';
 import { isObject, type Json, type JsonObject } from './types.ts';
 
-const QUALIFIED_NAME_FMT = '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]';
-const QUALIFIED_NAME_RE = new RegExp(`^${QUALIFIED_NAME_FMT}$`);
-const QUALIFIED_NAME_ERR = "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character";
-const QUALIFIED_NAME_MAX = 63;
-
-const LABEL_VALUE_FMT = `(${QUALIFIED_NAME_FMT})?`;
-const LABEL_VALUE_RE = new RegExp(`^${LABEL_VALUE_FMT}$`);
-const LABEL_VALUE_ERR = "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character";
-const LABEL_VALUE_MAX = 63;
-
-const DNS1123_LABEL_FMT = '[a-z0-9]([-a-z0-9]*[a-z0-9])?';
-const DNS1123_SUBDOMAIN_FMT = `${DNS1123_LABEL_FMT}(\\.${DNS1123_LABEL_FMT})*`;
-const DNS1123_SUBDOMAIN_RE = new RegExp(`^${DNS1123_SUBDOMAIN_FMT}$`);
-const DNS1123_SUBDOMAIN_ERR =
-  "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character";
-const DNS1123_SUBDOMAIN_MAX = 253;
-
 export const TOTAL_ANNOTATION_SIZE_LIMIT = 256 * 1024;
-
-/** apimachinery's RegexError: `msg (e.g. 'a',  or 'b', regex used for validation is '...')`. */
-function regexError(msg: string, fmt: string, ...examples: string[]): string {
-  if (examples.length === 0) return `${msg} (regex used for validation is '${fmt}')`;
-  let out = `${msg} (e.g. `;
-  examples.forEach((e, i) => {
-    if (i > 0) out += ' or ';
-    out += `'${e}', `;
-  });
-  return `${out}regex used for validation is '${fmt}')`;
-}
-
-const maxLenError = (n: number): string => `must be no more than ${n} characters`;
-const EMPTY_ERROR = 'must be non-empty';
-
-/** Problems with a DNS-1123 subdomain (empty list: valid). */
-export function isDns1123Subdomain(value: string): string[] {
-  const errs: string[] = [];
-  if (value.length > DNS1123_SUBDOMAIN_MAX) errs.push(maxLenError(DNS1123_SUBDOMAIN_MAX));
-  if (!DNS1123_SUBDOMAIN_RE.test(value)) errs.push(regexError(DNS1123_SUBDOMAIN_ERR, DNS1123_SUBDOMAIN_FMT, 'example.com'));
-  return errs;
-}
-
-/** Problems with a qualified name (`prefix/name` or `name`), as IsQualifiedName reports them. */
-export function isQualifiedName(value: string): string[] {
-  const errs: string[] = [];
-  const parts = value.split('/');
-  let name: string;
-  if (parts.length === 1) {
-    name = parts[0]!;
-  } else if (parts.length === 2) {
-    const prefix = parts[0]!;
-    name = parts[1]!;
-    if (prefix.length === 0) errs.push(`prefix part ${EMPTY_ERROR}`);
-    else for (const m of isDns1123Subdomain(prefix)) errs.push(`prefix part ${m}`);
-  } else {
-    return [
-      `a qualified name ${regexError(QUALIFIED_NAME_ERR, QUALIFIED_NAME_FMT, 'MyName', 'my.name', '123-abc')} with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')`,
-    ];
-  }
-  if (name.length === 0) errs.push(`name part ${EMPTY_ERROR}`);
-  else if (name.length > QUALIFIED_NAME_MAX) errs.push(`name part ${maxLenError(QUALIFIED_NAME_MAX)}`);
-  if (name.length > 0 && !QUALIFIED_NAME_RE.test(name)) errs.push(`name part ${regexError(QUALIFIED_NAME_ERR, QUALIFIED_NAME_FMT, 'MyName', 'my.name', '123-abc')}`);
-  return errs;
-}
-
-/** Problems with a label value (empty list: valid). */
-export function isValidLabelValue(value: string): string[] {
-  const errs: string[] = [];
-  if (value.length > LABEL_VALUE_MAX) errs.push(maxLenError(LABEL_VALUE_MAX));
-  if (!LABEL_VALUE_RE.test(value)) errs.push(regexError(LABEL_VALUE_ERR, LABEL_VALUE_FMT, 'MyValue', 'my_value', '12345'));
-  return errs;
-}
-
-export const isValidLabelKey = (key: string): boolean => isQualifiedName(key).length === 0;
 
 export function validateLabels(labels: Record<string, string>, field = 'metadata.labels'): FieldError[] {
   const errs: FieldError[] = [];
   for (const k of Object.keys(labels).sort()) {
-    for (const detail of isQualifiedName(k)) errs.push({ type: 'FieldValueInvalid', field, value: k, detail });
-    for (const detail of isValidLabelValue(labels[k]!)) errs.push({ type: 'FieldValueInvalid', field, value: labels[k], detail });
+    for (const detail of validateQualifiedName(k)) errs.push({ type: 'FieldValueInvalid', field, value: k, detail });
+    for (const detail of validateLabelValue(labels[k]!)) errs.push({ type: 'FieldValueInvalid', field, value: labels[k], detail });
   }
   return errs;
 }
@@ -93,7 +24,7 @@ export function validateAnnotations(annotations: Record<string, string>, field =
   const errs: FieldError[] = [];
   let total = 0;
   for (const k of Object.keys(annotations).sort()) {
-    for (const detail of isQualifiedName(k.toLowerCase())) errs.push({ type: 'FieldValueInvalid', field, value: k, detail });
+    for (const detail of validateQualifiedName(k.toLowerCase())) errs.push({ type: 'FieldValueInvalid', field, value: k, detail });
     total += Buffer.byteLength(k) + Buffer.byteLength(annotations[k]!);
   }
   if (total > TOTAL_ANNOTATION_SIZE_LIMIT) errs.push({ type: 'FieldValueTooLong', field, detail: `must have at most ${TOTAL_ANNOTATION_SIZE_LIMIT} bytes` });
@@ -126,7 +57,7 @@ export function validateObjectMeta(meta: JsonObject, opts: { namespaced: boolean
       errs.push({ type: 'FieldValueRequired', field: 'metadata.name', detail: 'name or generateName is required' });
     }
   } else {
-    for (const detail of isDns1123Subdomain(name)) errs.push({ type: 'FieldValueInvalid', field: 'metadata.name', value: name, detail });
+    for (const detail of validateDnsSubdomain(name)) errs.push({ type: 'FieldValueInvalid', field: 'metadata.name', value: name, detail });
   }
   if (opts.namespaced) {
     const ns = meta.namespace;

@@ -9,7 +9,7 @@ import {
   validateDnsSubdomain,
   validateLabelValue,
   validateQualifiedName,
-} from '../../src/mapping/kubernetesNames.ts';
+} from '../../src/keys/names.ts';
 
 const a = (n: number, c = 'a') => c.repeat(n);
 
@@ -46,8 +46,8 @@ describe('Kubernetes label key rules (isQualifiedName)', () => {
   });
 
   it('names the part at fault, as Kubernetes does', () => {
-    expect(validateQualifiedName('/x')).toEqual(['prefix part must not be empty']);
-    expect(validateQualifiedName('p.io/')).toEqual(['name part must not be empty']);
+    expect(validateQualifiedName('/x')).toEqual(['prefix part must be non-empty']);
+    expect(validateQualifiedName('p.io/')).toEqual(['name part must be non-empty']);
     expect(validateQualifiedName(`p.io/${a(64)}`)).toEqual(['name part must be no more than 63 characters']);
     expect(validateQualifiedName('P.io/x')[0]).toMatch(/^prefix part a lowercase RFC 1123 subdomain/);
     expect(validateQualifiedName('a/b/c')[0]).toMatch(/^a qualified name/);
