@@ -1,4 +1,5 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectRuntimeMetrics } from './runtimeMetrics.ts';
 
 export const METRIC_PREFIX = 'imds_labeler_';
 
@@ -151,7 +152,7 @@ export function createMetrics(options: MetricsOptions) {
     }),
   };
   m.buildInfo.set({ version: options.version, nodejs_version: process.versions.node }, 1);
-  if (options.processMetrics) collectDefaultMetrics({ register: registry, prefix: METRIC_PREFIX });
+  if (options.processMetrics) collectRuntimeMetrics(registry, METRIC_PREFIX);
   return m;
 }
 

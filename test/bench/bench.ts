@@ -8,6 +8,8 @@
  * are, in test/e2e/bench-counts.test.ts).
  *
  * Usage: node test/bench/bench.ts [--runs 3] [--cold-runs 7] [--cycles 2000] [--warp 40] [--hour-warp 120]
+ *          [--idle-minutes 10] [--idle-repeats 3]
+ *        node test/bench/bench.ts --idle-only   (only the real-time idle CPU row)
  *        node test/bench/bench.ts --ladder   (what each footprint step bought, for docs/performance.md)
  */
 import { mkdirSync } from 'node:fs';
@@ -17,6 +19,7 @@ import { BASELINE_IMDS_PER_CYCLE, kubectlPath, runBaseline } from './lib/baselin
 import { NODE, agentLabels, resetNode, startAgent, startCluster, workspace, imageNodeOptions, type Cluster } from './lib/env.ts';
 import { cpuSeconds, memory } from './lib/proc.ts';
 import { fixed, median, sleep, spread, until } from './lib/stats.ts';
+import { measureIdleCpu, type IdleResult } from './lib/idle.ts';
 import { runLadder } from './lib/ladder.ts';
 import { warpedClock } from './lib/warp.ts';
 
@@ -29,6 +32,9 @@ const { values } = parseArgs({
     'hour-warp': { type: 'string', default: '120' },
     'baseline-cycles': { type: 'string', default: '5' },
     ladder: { type: 'boolean', default: false },
+    'idle-minutes': { type: 'string', default: '10' },
+    'idle-repeats': { type: 'string', default: '3' },
+    'idle-only': { type: 'boolean', default: false },
   },
 });
 const RUNS = Number(values.runs);
@@ -37,6 +43,8 @@ const CYCLES = Number(values.cycles);
 const WARP = Number(values.warp);
 const HOUR_WARP = Number(values['hour-warp']);
 const BASELINE_CYCLES = Number(values['baseline-cycles']);
+const IDLE_MINUTES = Number(values['idle-minutes']);
+const IDLE_REPEATS = Number(values['idle-repeats']);
 /** The long run's poll period, in agent time; WARP x faster in wall time. */
 const LONG_PERIOD_MS = 1000;
 /** The deployed poll period both sides are compared at. */
@@ -51,6 +59,24 @@ if (values.ladder) {
   // What each footprint step bought (docs/performance.md), instead of the comparison table.
   await runLadder(ws, { coldRuns: COLD_RUNS, runs: Math.min(RUNS, 2), cycles: Math.min(CYCLES, 800), warp: WARP });
   ws.close();
+  process.exit(0);
+}
+
+// ---- Idle CPU in real time at the deployed period (no acceleration: native timers count too).
+progress(`idle CPU in real time: ${IDLE_REPEATS} agents and ${IDLE_REPEATS} shell loops side by side, ${PERIOD_S} s period, ${IDLE_MINUTES} min window`);
+const idle: IdleResult = await measureIdleCpu(ws, { minutes: IDLE_MINUTES, repeats: IDLE_REPEATS, periodSeconds: PERIOD_S, progress });
+const idleRow = (): [string, string, string] => [
+  `Idle CPU seconds per node-hour, real time, ${PERIOD_S} s period`,
+  `${spread(idle.agent, 2)} (${fixed(median(idle.agent) / median(idle.baseline), 2)}x the loop)`,
+  spread(idle.baseline, 2),
+];
+const idleNote = `- Idle CPU: ${IDLE_REPEATS} agents (chart settings: ${PERIOD_S} s polls ±20 %, 5 min watches) and ${IDLE_REPEATS} shell loops (sleep ${PERIOD_S}) side by side in real time,
+  each on its own node; utime+stime from /proc/<pid>/stat (the loop: its whole process tree, reaped children included) over a ${fixed(idle.windowSeconds / 60, 1)} min window
+  after start-up (${idle.agentPolls} agent polls in the window), scaled to one hour. Median (min–max) of the ${IDLE_REPEATS}.`;
+if (values['idle-only']) {
+  await ws.close();
+  const r = idleRow();
+  console.log(`| | imds-labeler (bundle) | shell loop |\n|---|---|---|\n| ${r.join(' | ')} |\n\n${idleNote}`);
   process.exit(0);
 }
 
@@ -174,6 +200,7 @@ const rows: [string, string, string][] = [
   ['Peak / end RSS over the simulated hour (deployed settings), MiB', `${spread(agent.hourPeak)} / ${fixed(median(agent.hourRss))}`, 'as above'],
   [`RSS / heap used at the end, MiB`, `${fixed(median(agent.rss))} / ${fixed(median(agent.heap))}`, 'n/a (nothing stays resident but bash)'],
   ['CPU seconds per 1,000 cycles', spread(agent.cpu, 2), spread(base.cpu, 0)],
+  idleRow(),
 ];
 const w0 = Math.max(...rows.map((r) => r[0].length), 6);
 const w1 = Math.max(...rows.map((r) => r[1].length), 'imds-labeler (bundle)'.length);
@@ -192,4 +219,5 @@ Medians of ${RUNS} runs (cold start: ${COLD_RUNS}), spread in parentheses. Node 
   peak is the kernel's VmHWM of the agent process, heap is nodejs_heap_size_used_bytes from its /metrics; CPU counts from the first labels on.
   The shell loop's CPU is bash's \`times\` (its own and its children's) over ${BASELINE_CYCLES} cycles, scaled to 1,000.
 - Cold start: spawn to the first label on the node (sandbox polled every 2 ms), with the chart's config file; the shell loop starts with an empty
-  kubectl cache. The API server, its HTTPS front and IMDS run in the benchmark process, so their answers are part of the figure.`);
+  kubectl cache. The API server, its HTTPS front and IMDS run in the benchmark process, so their answers are part of the figure.
+${idleNote}`);

@@ -164,13 +164,15 @@ export interface AgentOptions {
   env?: Record<string, string>;
   /** The config file and kubeconfig in YAML rather than JSON (what a YAML parser costs). */
   yaml?: boolean;
+  /** The node the agent labels (default NODE); the cluster must have it. */
+  node?: string;
 }
 
 /** The bundled agent as the image runs it: same node flags (NODE_OPTIONS), JSON logs on stdout. */
 export function startAgent(o: AgentOptions): AgentProcess {
   const warp = o.warp ?? 1;
   const flags = [...(o.imageOptions ?? imageNodeOptions(o.ws.distDir)), ...(o.nodeOptions ?? []), ...(warp > 1 ? ['-r', o.ws.warpPreload] : [])];
-  const args = ['agent', '--config', o.yaml ? o.ws.configYaml : o.ws.config, '--node-name', NODE, '--kubeconfig', o.yaml ? o.cluster.kubeconfigYaml : o.cluster.kubeconfig, '--imds-endpoint', o.cluster.emulator.url, '--port', '0', '--address', '127.0.0.1', ...(o.args ?? [])];
+  const args = ['agent', '--config', o.yaml ? o.ws.configYaml : o.ws.config, '--node-name', o.node ?? NODE, '--kubeconfig', o.yaml ? o.cluster.kubeconfigYaml : o.cluster.kubeconfig, '--imds-endpoint', o.cluster.emulator.url, '--port', '0', '--address', '127.0.0.1', ...(o.args ?? [])];
   const spawnedAt = performance.now();
   const proc = spawn(process.execPath, [...flags, o.entry ?? o.ws.entry, ...args], {
     cwd: o.ws.dir,

@@ -42,6 +42,24 @@ export function cpuSeconds(pid: number): number {
   return (Number(f[11]) + Number(f[12])) / ticksPerSecond();
 }
 
+/**
+ * CPU seconds a process tree has used: for each process its own user and system time plus that of
+ * the children it has reaped. A child that exits moves its whole total into its parent's reaped
+ * time, so the difference of two readings counts children that were running at either end once.
+ */
+export function treeCpuSeconds(root: number): number {
+  let ticks = 0;
+  for (const pid of processTree(root)) {
+    try {
+      const f = statFields(pid);
+      ticks += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+    } catch {
+      // exited meanwhile: its time is in its parent's reaped time by the next reading
+    }
+  }
+  return ticks / ticksPerSecond();
+}
+
 /** The pid and every descendant, from /proc. */
 function processTree(root: number): number[] {
   const children = new Map<number, number[]>();
