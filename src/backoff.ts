@@ -19,13 +19,26 @@ export const KUBE_WRITE_BACKOFF: BackoffPolicy = { baseMs: 200, capMs: 30_000 };
 export const KUBE_REREAD_BACKOFF: BackoffPolicy = { baseMs: 200, capMs: 5_000 };
 
 /**
+ * The longest Retry-After honoured, from IMDS or the Kubernetes API. A server (or whatever sits
+ * in between) asking for more — a month, say — would otherwise silence the agent for that long;
+ * past this the agent asks again, still at the server's pace of once per this period.
+ */
+export const MAX_RETRY_AFTER_MS = 5 * 60_000;
+
+/** A server's Retry-After as the agent honours it: at most MAX_RETRY_AFTER_MS. */
+export function honouredRetryAfter(ms: number): number {
+  return Math.min(Math.max(0, ms), MAX_RETRY_AFTER_MS);
+}
+
+/**
  * Capped exponential backoff with full jitter: uniform in [0, min(cap, base·2^attempt)), so a
- * fleet that failed together does not retry together. A server's Retry-After is a floor.
+ * fleet that failed together does not retry together. A server's Retry-After is a floor, up to
+ * MAX_RETRY_AFTER_MS.
  */
 export function backoffDelay(attempt: number, policy: BackoffPolicy, random: Random, retryAfterMs?: number): number {
   const ceiling = Math.min(policy.capMs, policy.baseMs * 2 ** Math.min(attempt, 30));
   const delay = Math.floor(random() * ceiling);
-  return Math.max(delay, retryAfterMs ?? 0);
+  return Math.max(delay, retryAfterMs === undefined ? 0 : honouredRetryAfter(retryAfterMs));
 }
 
 /**
@@ -65,18 +78,18 @@ export function jittered(periodMs: number, jitter: number, random: Random): numb
 }
 
 /**
- * Retry-After, in milliseconds: delta-seconds or an HTTP-date. Undefined when absent or
- * unreadable (negative or fractional numbers included).
+ * Retry-After, in milliseconds: delta-seconds or an HTTP-date, capped at MAX_RETRY_AFTER_MS.
+ * Undefined when absent or unreadable (negative or fractional numbers included).
  */
 export function parseRetryAfter(value: string | string[] | undefined, nowMs: number): number | undefined {
   const header = Array.isArray(value) ? value[0] : value;
   if (header === undefined) return undefined;
   const trimmed = header.trim();
   if (trimmed === '') return undefined;
-  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
+  if (/^\d+$/.test(trimmed)) return honouredRetryAfter(Number(trimmed) * 1000);
   // An HTTP-date always names a weekday and GMT; anything else is unreadable.
   if (!/[a-z]/i.test(trimmed)) return undefined;
   const at = Date.parse(trimmed);
   if (Number.isNaN(at)) return undefined;
-  return Math.max(0, at - nowMs);
+  return honouredRetryAfter(at - nowMs);
 }

@@ -1,21 +1,33 @@
 import * as z from 'zod';
 import { DEFAULT_PREFIX, keyProblems, prefixesOf, prefixProblem } from '../keys/keys.ts';
-import { parseDuration } from './duration.ts';
+import { formatDuration, parseDuration } from './duration.ts';
 
-/** A duration written as "60s"/"500ms" or as a number of milliseconds; always milliseconds inside. */
-const duration = (fallback: string) =>
-  z
+/**
+ * A duration written as "60s"/"500ms" or as a number of milliseconds; always milliseconds inside.
+ * Every duration has a maximum: past 2^31−1 ms (24.8 days) a Node timer fires after 1 ms, and
+ * far below that a value is a typo (700h for a watch timeout) that would make the agent either
+ * silent or a hot loop. `min` keeps waits that must not be zero away from zero.
+ */
+const duration = (fallback: string, bounds: { min?: string; max: string }) => {
+  const min = bounds.min === undefined ? 0 : parseDuration(bounds.min)!;
+  const max = parseDuration(bounds.max)!;
+  return z
     .union([z.number().int().nonnegative(), z.string()])
     .default(fallback)
     .transform((value, ctx) => {
-      if (typeof value === 'number') return value;
-      const ms = parseDuration(value);
+      const ms = typeof value === 'number' ? value : parseDuration(value);
       if (ms === undefined) {
         ctx.addIssue({ code: 'custom', message: `"${value}" is not a duration such as 500ms, 60s, 5m or 1h` });
         return z.NEVER;
       }
+      if (ms < min || ms > max) {
+        const shown = typeof value === 'number' ? `${value}ms` : `"${value}"`;
+        ctx.addIssue({ code: 'custom', message: `${shown} is out of range: must be ${min > 0 ? `at least ${formatDuration(min)} and ` : ''}at most ${formatDuration(max)}` });
+        return z.NEVER;
+      }
       return ms;
     });
+};
 
 /** A label prefix or tag prefix; what the two derive together is checked on the whole config. */
 const labelPrefix = z.string().superRefine((p, ctx) => {
@@ -41,8 +53,8 @@ export const configSchema = z
           .string()
           .regex(/^\d{4}-\d{2}-\d{2}$/, 'must look like 2025-04-07')
           .default('2025-04-07'),
-        connectTimeout: duration('2s'),
-        requestTimeout: duration('5s'),
+        connectTimeout: duration('2s', { min: '1ms', max: '1m' }),
+        requestTimeout: duration('5s', { min: '1ms', max: '5m' }),
         maxResponseBytes: z.number().int().min(1024).max(16 * 1024 * 1024).default(1024 * 1024),
         /** Shared by every IMDS call of the process. IMDS throttles above 5 requests/second per VM. */
         rateLimit: z
@@ -55,14 +67,14 @@ export const configSchema = z
             message: 'requestsPerSecond + burst must stay at or below 4, under IMDS\'s limit of 5 per second',
           }),
         /** How long retries of one poll may go on; 410 is retried for up to 70 s. */
-        retryBudget: duration('70s'),
+        retryBudget: duration('70s', { max: '1h' }),
       })
       .prefault({}),
     poll: z
       .strictObject({
-        period: duration('60s').refine((ms) => ms >= 100, 'must be at least 100ms'),
+        period: duration('60s', { min: '100ms', max: '24h' }),
         jitter: z.number().min(0).max(0.5).default(0.2),
-        initialDelay: duration('0s'),
+        initialDelay: duration('0s', { max: '1h' }),
       })
       .prefault({}),
     labels: z
@@ -85,8 +97,8 @@ export const configSchema = z
       .strictObject({
         nodeName: z.string().optional(),
         kubeconfig: z.string().optional(),
-        resyncPeriod: duration('10m').refine((ms) => ms >= 1000, 'must be at least 1s'),
-        watchTimeout: duration('5m').refine((ms) => ms >= 1000, 'must be at least 1s'),
+        resyncPeriod: duration('10m', { min: '1s', max: '24h' }),
+        watchTimeout: duration('5m', { min: '1s', max: '1h' }),
         events: z.boolean().default(true),
       })
       .prefault({}),

@@ -201,6 +201,12 @@ describe('parseRetryAfter', () => {
     { header: '-5', ms: undefined },
     { header: '1.5', ms: undefined },
     { header: 'soon', ms: undefined },
+    // Capped at MAX_RETRY_AFTER_MS (5 min): a month of silence is not honoured.
+    { header: '300', ms: 300_000 },
+    { header: '301', ms: 300_000 },
+    { header: '2592000', ms: 300_000 },
+    { header: '99999999999999999999', ms: 300_000 },
+    { header: 'Fri, 14 Feb 2025 12:00:00 GMT', ms: 300_000 },
   ])('$header → $ms', ({ header, ms }) => {
     expect(parseRetryAfter(header, now)).toBe(ms);
   });

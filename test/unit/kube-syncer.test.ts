@@ -167,6 +167,25 @@ describe('node watch', () => {
     await t.watch;
   });
 
+  it('a 429 asking for 30 days is honoured for 5 minutes at most, never turned into a hot loop', async () => {
+    // 2,592,000 s is past Node's longest timer: left as it was, the wait would last 1 ms.
+    const month = () => new KubeError('throttled', 'slow down', 429, 2_592_000_000);
+    const t = setup({}, (c) => {
+      c.put({ name: 'n1', labels: {}, annotations: {} });
+      for (let i = 0; i < 50; i++) c.failures.list.push(month());
+    });
+    await flush();
+    expect(t.client.calls.list).toBe(1);
+    await t.clock.advance(300_000 - 1);
+    expect(t.client.calls.list).toBe(1);
+    await t.clock.advance(1);
+    expect(t.client.calls.list).toBe(2);
+    await t.clock.advance(3_600_000 - 300_000);
+    expect(t.client.calls.list).toBe(13);
+    t.controller.abort();
+    await t.watch;
+  });
+
   it('the watchdog restarts a watch that outlives its timeout', async () => {
     const t = setup();
     await flush();
