@@ -4,7 +4,7 @@ import { systemClock, type Clock } from '../clock.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { DocumentError, parseInstanceDocument, type InstanceDocument } from './document.ts';
-import { ImdsError, abortedError, parseRetryAfter, type ImdsEndpoint } from './errors.ts';
+import { ImdsError, abortedError, parseRetryAfter, statusCode, type ImdsEndpoint } from './errors.ts';
 import { boundedGet, createDirectAgent, type RawResponse } from './http.ts';
 import type { RateLimiter } from './rateLimiter.ts';
 import { KNOWN_API_VERSIONS, newestCommonVersion } from './versions.ts';
@@ -151,11 +151,11 @@ export class ImdsClient {
         maxBytes: options.maxResponseBytes,
         signal,
       });
-      code = String(res.status);
+      code = statusCode(res.status);
       return res;
     } catch (error) {
       const e = error instanceof ImdsError ? error : new ImdsError({ kind: 'network', endpoint, message: String(error), cause: error });
-      code = e.status !== undefined ? String(e.status) : e.code;
+      code = e.status !== undefined ? statusCode(e.status) : e.code;
       if (e.kind === 'timeout') metrics?.imdsTimeouts.inc({ imds_endpoint: endpoint });
       throw e;
     } finally {

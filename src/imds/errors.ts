@@ -39,6 +39,18 @@ const KIND_CODES: Record<ImdsErrorKind, string> = {
   aborted: 'aborted',
 };
 
+/**
+ * The HTTP statuses the IMDS contract names, plus the redirects refused by name: each is its own
+ * `code` label value. Any other status is `other`, so a server answering arbitrary statuses
+ * cannot make one metric series per status (the status itself is in the error and the log).
+ */
+export const KNOWN_STATUSES: ReadonlySet<number> = new Set([200, 301, 302, 303, 307, 308, 400, 403, 404, 405, 410, 429, 500, 502, 503, 504]);
+
+/** The bounded `code` label value of an HTTP status. */
+export function statusCode(status: number): string {
+  return KNOWN_STATUSES.has(status) ? String(status) : 'other';
+}
+
 /** 410 (IMDS is not ready yet, retry for up to 70 s), 429 (throttled) and 5xx are worth another try. */
 export function retryableStatus(status: number): boolean {
   return status === 410 || status === 429 || (status >= 500 && status <= 599);
@@ -72,7 +84,7 @@ export class ImdsError extends AgentError<ImdsErrorKind> {
     this.endpoint = options.endpoint;
     this.status = options.status;
     this.retryable = options.retryable ?? defaultRetryable(options.kind, options.status);
-    this.code = options.code ?? (options.status !== undefined ? String(options.status) : KIND_CODES[options.kind]);
+    this.code = options.code ?? (options.status !== undefined ? statusCode(options.status) : KIND_CODES[options.kind]);
   }
 
   override logFields(): Record<string, unknown> {

@@ -14,7 +14,8 @@ export interface MetricsOptions {
 
 /**
  * Every metric the agent exposes, in its own registry. Label values are bounded: IMDS endpoints
- * are a fixed set of names, codes are HTTP statuses or a few error names; never a node name.
+ * are a fixed set of names, IMDS codes are the statuses the contract names, `other`, or a few
+ * error names (src/imds/errors.ts statusCode); never a node name.
  * The IMDS endpoint label is `imds_endpoint`, not `endpoint`: prometheus-operator sets an
  * `endpoint` target label (the port name) and would rename ours to `exported_endpoint`.
  */
@@ -27,14 +28,14 @@ export function createMetrics(options: MetricsOptions) {
     registry,
     imdsRequestDuration: new Histogram({
       name: n('imds_request_duration_seconds'),
-      help: 'Latency of IMDS requests, by IMDS endpoint and HTTP status code (or error name when no status came back).',
+      help: 'Latency of IMDS requests, by IMDS endpoint and HTTP status code (other for a status IMDS does not use; an error name when no status came back).',
       labelNames: ['imds_endpoint', 'code'] as const,
       buckets: IMDS_LATENCY_BUCKETS,
       registers: r,
     }),
     imdsRequests: new Counter({
       name: n('imds_requests_total'),
-      help: 'IMDS requests, by IMDS endpoint and HTTP status code (or error name when no status came back).',
+      help: 'IMDS requests, by IMDS endpoint and HTTP status code (other for a status IMDS does not use; an error name when no status came back).',
       labelNames: ['imds_endpoint', 'code'] as const,
       registers: r,
     }),

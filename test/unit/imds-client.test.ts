@@ -404,6 +404,23 @@ describe('ImdsClient: bodies that are not an instance document', () => {
 });
 
 describe('ImdsClient: statuses', () => {
+  it('40 statuses IMDS never uses make one `other` series, not 40, and keep the status in the error', async () => {
+    const statuses = Array.from({ length: 40 }, (_, i) => 406 + i * 5).filter((n) => n !== 410 && n !== 429 && n !== 500 && n !== 503 && n !== 504);
+    let next = 0;
+    const server = await serve((_req, res) => json(res, statuses[next++]!, { error: 'odd' }));
+    const { client, metrics } = makeClient(server.url);
+    for (const status of statuses) {
+      const error = await imdsFailure(client.fetchInstance());
+      expect([error.status, error.code]).toEqual([status, 'other']);
+      expect(error.message).toContain(`HTTP ${status}`);
+    }
+    for (const metric of [metrics.imdsRequests, metrics.imdsRequestDuration, metrics.imdsErrors]) {
+      const codes = new Set((await metric.get()).values.map((v) => v.labels.code));
+      expect([...codes]).toEqual(['other']);
+    }
+    expect(await metricSum(metrics.imdsRequests, { code: 'other' })).toBe(statuses.length);
+  });
+
   it.each<{ status: number; retryable: boolean }>([
     { status: 400, retryable: false },
     { status: 403, retryable: false },
