@@ -45,6 +45,7 @@ export interface ImdsClientOptions {
 }
 
 const BODY_SNIPPET = 200;
+const HEADER_SNIPPET = 60;
 
 export class ImdsClient {
   readonly #options: ImdsClientOptions;
@@ -191,10 +192,11 @@ export class ImdsClient {
     const contentType = String(res.headers['content-type'] ?? '').toLowerCase();
     const text = res.body.toString('utf8');
     if (contentType.includes('html') || /^\s*</.test(text)) {
+      // Not quoted: a page labelled HTML may be the instance document itself, tags and all.
       throw new ImdsError({
         kind: 'schema',
         endpoint,
-        message: `IMDS ${endpoint}: got an HTML page instead of JSON (a proxy or captive portal in the way?): ${snippet(text)}`,
+        message: `IMDS ${endpoint}: got ${res.body.length} bytes of HTML (Content-Type ${quotedHeader(contentType)}) instead of JSON: a proxy or captive portal in the way?`,
       });
     }
     try {
@@ -245,22 +247,29 @@ export class ImdsClient {
   }
 }
 
-function snippet(text: string): string {
-  const flat = text.replace(/\s+/g, ' ').trim();
-  return JSON.stringify(flat.length > BODY_SNIPPET ? `${flat.slice(0, BODY_SNIPPET)}…` : flat);
+/** A header value for a message: short and JSON-quoted, so control characters show. */
+function quotedHeader(value: string): string {
+  return JSON.stringify(value.length > HEADER_SNIPPET ? `${value.slice(0, HEADER_SNIPPET)}…` : value);
 }
 
-/** IMDS's own error message when the body is its JSON error, else a short quote of the body. */
+/**
+ * IMDS's own error message, when the body is its JSON error ({"error": "...", and at most
+ * "newest-versions"}); else only the size. Nothing else of the body is quoted: a non-2xx answer
+ * may carry the instance document, tag values included, and this message reaches the logs at warn.
+ */
 function describeBody(res: RawResponse): string {
-  const text = res.body.toString('utf8');
-  if (text.trim() === '') return '';
+  if (res.body.length === 0) return '';
   try {
-    const parsed = JSON.parse(text) as unknown;
-    if (parsed && typeof parsed === 'object' && typeof (parsed as { error?: unknown }).error === 'string') {
-      return snippet((parsed as { error: string }).error);
+    const parsed = JSON.parse(res.body.toString('utf8')) as unknown;
+    if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) {
+      const { error, 'newest-versions': _versions, ...rest } = parsed as Record<string, unknown>;
+      if (typeof error === 'string' && Object.keys(rest).length === 0) {
+        const flat = error.replace(/\s+/g, ' ').trim();
+        return JSON.stringify(flat.length > BODY_SNIPPET ? `${flat.slice(0, BODY_SNIPPET)}…` : flat);
+      }
     }
   } catch {
-    // not JSON: quote it
+    // not JSON: not quoted either
   }
-  return snippet(text);
+  return `${res.body.length}-byte body, not quoted`;
 }

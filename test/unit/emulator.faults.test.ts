@@ -316,6 +316,21 @@ describe('connection faults', () => {
   });
 
   it.each([
+    [{ mislabel: { contentType: 'text/html' } }, 200, 'text/html'],
+    [{ mislabel: { status: 503 } }, 503, 'application/json; charset=utf-8'],
+    [{ mislabel: { status: 404, contentType: 'text/plain' } }, 404, 'text/plain'],
+  ] as const)('mislabel %j: the instance document with status %i and type %s', async (fault, status, type) => {
+    const e = await emulator({ faults: { faults: [fault] } });
+    const res = await imds(e.url, INSTANCE);
+    expect([res.status, res.headers['content-type']]).toEqual([status, type]);
+    expect((JSON.parse(res.body) as { compute: { vmSize: string } }).compute.vmSize).toBeTypeOf('string');
+  });
+
+  it('mislabel needs a status or a content type', () => {
+    expect(() => parseFaultPlan({ faults: [{ mislabel: {} }] })).toThrow(/status, contentType or both/);
+  });
+
+  it.each([
     [{ html: 500 }, 500],
     [{ html: 200 }, 200],
     [{ html: true }, 500],

@@ -16,7 +16,7 @@ const httpStatus = z
 
 const flag = z.boolean({ error: 'expected true or false' });
 
-export const ACTIONS = ['status', 'statuses', 'hang', 'slowDrip', 'truncate', 'malformed', 'html', 'hugeBody', 'reset'] as const;
+export const ACTIONS = ['status', 'statuses', 'hang', 'slowDrip', 'truncate', 'malformed', 'html', 'hugeBody', 'reset', 'mislabel'] as const;
 
 const faultSchema = z
   .strictObject({
@@ -49,6 +49,14 @@ const faultSchema = z
     html: z.union([z.literal(true), httpStatus], { error: 'expected true (500) or the HTTP status of the HTML page, such as 200 or 500' }).optional(),
     hugeBody: z.strictObject({ mebibytes: z.number().positive().max(4096) }).optional(),
     reset: flag.optional(),
+    /**
+     * The real answer (the instance document, tags and all) under another status or content
+     * type: what a broken IMDS or a proxy that rewrites headers sends.
+     */
+    mislabel: z
+      .strictObject({ status: httpStatus.optional(), contentType: z.string().min(1).optional() })
+      .refine((m) => m.status !== undefined || m.contentType !== undefined, { error: 'give status, contentType or both' })
+      .optional(),
   })
   .superRefine((fault, ctx) => {
     const chosen = ACTIONS.filter((a) => fault[a] !== undefined && fault[a] !== false);
@@ -94,6 +102,7 @@ function knownKeys(path: readonly PropertyKey[]): string {
   if (last === 'slowDrip') return 'bytes, intervalMs';
   if (last === 'truncate') return 'afterBytes';
   if (last === 'hugeBody') return 'mebibytes';
+  if (last === 'mislabel') return 'status, contentType';
   return '?';
 }
 
@@ -119,7 +128,8 @@ export type FaultAction =
   | { kind: 'malformed' }
   | { kind: 'html'; status: number }
   | { kind: 'hugeBody'; bytes: number }
-  | { kind: 'reset' };
+  | { kind: 'reset' }
+  | { kind: 'mislabel'; status: number | undefined; contentType: string | undefined };
 
 export interface FaultDecision {
   action: FaultAction;
@@ -189,5 +199,6 @@ function actionOf(fault: ResolvedFault, used: number): FaultAction {
   if (fault.html !== undefined) return { kind: 'html', status: fault.html === true ? 500 : fault.html };
   if (fault.hugeBody) return { kind: 'hugeBody', bytes: Math.ceil(fault.hugeBody.mebibytes * 1024 * 1024) };
   if (fault.reset) return { kind: 'reset' };
+  if (fault.mislabel) return { kind: 'mislabel', status: fault.mislabel.status, contentType: fault.mislabel.contentType };
   return { kind: 'none' };
 }

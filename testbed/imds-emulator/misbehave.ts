@@ -47,6 +47,11 @@ export function malformed(answer: Answer): Answer {
   return { status: 200, headers: { 'Content-Type': JSON_TYPE }, body: answer.body.subarray(0, Math.floor(answer.body.length / 2)) };
 }
 
+/** The same body under another status and/or content type. */
+export function mislabel(answer: Answer, status: number | undefined, contentType: string | undefined): Answer {
+  return { status: status ?? answer.status, headers: { ...answer.headers, ...(contentType ? { 'Content-Type': contentType } : {}) }, body: answer.body };
+}
+
 const HUGE_HEAD = Buffer.from('{"compute":{"padding":"');
 const HUGE_TAIL = Buffer.from('"}}');
 const CHUNK = 64 * 1024;

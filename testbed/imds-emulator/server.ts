@@ -253,6 +253,8 @@ class EmulatorState {
         return misbehave.truncate(res, answer, action.afterBytes);
       case 'malformed':
         return send(res, misbehave.malformed(answer));
+      case 'mislabel':
+        return send(res, misbehave.mislabel(answer, action.status, action.contentType));
       default:
         return send(res, answer);
     }
