@@ -39,8 +39,11 @@ export interface AgentIO {
 export interface AgentLoops {
   /** Liveness: the poll loop reports within a few periods plus the retry budget, and a reconcile does not hang. */
   health(): HealthStatus;
-  /** Readiness: the node matched the desired state once. */
-  ready(): boolean;
+  /**
+   * Readiness: the node matched the desired state once and the last write was not refused (a 403
+   * or 422 that retrying cannot fix); the reason says which.
+   */
+  ready(): HealthStatus;
   /**
    * Stops every loop: polling ends and the watch closes at once; a write in flight has
    * SHUTDOWN_GRACE_MS to finish. Resolves when every loop has ended.
@@ -158,7 +161,7 @@ export function startAgentLoops(config: Config, io: AgentIO): AgentLoops {
   let stopped: Promise<void> | undefined;
   return {
     health,
-    ready: () => syncer.synced,
+    ready: () => syncer.readiness(),
     stop() {
       stopped ??= (async () => {
         work.abort();

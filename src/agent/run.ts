@@ -29,7 +29,7 @@ export async function runAgent(deps: AgentDeps): Promise<void> {
     address: config.server.address,
     registry: metrics.registry,
     health: () => running.loops?.health() ?? { ok: true },
-    ready: () => running.loops?.ready() ?? false,
+    ready: () => running.loops?.ready() ?? { ok: false, reason: 'not ready: starting' },
   });
   deps.onListening?.(server.port);
   logger.info({ node: deps.nodeName, port: server.port, dryRun: config.dryRun }, 'imds-labeler agent started');

@@ -1,11 +1,18 @@
-import { isUserError } from './command.ts';
+import { StartupError, isUserError } from './command.ts';
 import { topLevelHelp, type CommandTable } from './registry.ts';
 
-/** argv → subcommand, SIGTERM/SIGINT → AbortSignal, errors → exit codes. Shared by every entry point in cmd/. */
+/**
+ * Signals that stop a command cleanly. SIGHUP is one of them, not a reload: configuration is
+ * read once at start (a pod restarts to change it), and Node's default for SIGHUP is to die at
+ * once, without the shutdown that lets a patch in flight finish.
+ */
+export const STOP_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
+
+/** argv → subcommand, STOP_SIGNALS → AbortSignal, errors → exit codes. Shared by every entry point in cmd/. */
 export async function runCli(commands: CommandTable, args: string[]): Promise<void> {
   const [name, ...argv] = args;
   const controller = new AbortController();
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => controller.abort(new Error(signal)));
+  for (const signal of STOP_SIGNALS) process.once(signal, () => controller.abort(new Error(signal)));
 
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(topLevelHelp(commands));
@@ -40,6 +47,9 @@ export async function runCli(commands: CommandTable, args: string[]): Promise<vo
     if (isUserError(err)) {
       process.stderr.write(`imds-labeler ${name}: ${err.message}\n`);
       process.exitCode = 2;
+    } else if (err instanceof StartupError) {
+      process.stderr.write(`imds-labeler ${name}: ${err.message}\n`);
+      process.exitCode = err.exitCode;
     } else {
       process.stderr.write(`imds-labeler ${name}: ${(err as Error).stack ?? String(err)}\n`);
       process.exitCode = 1;

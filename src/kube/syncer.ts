@@ -71,6 +71,8 @@ export class NodeSyncer {
   private readonly events = new Set<Promise<void>>();
   /** Set once the node has matched the desired state at least once. */
   synced = false;
+  /** Why the last write was refused with a status retrying cannot change; cleared by a good pass. */
+  refusal: string | undefined;
   lastOutcome: SyncOutcome = 'waiting';
   /** When the current run started, for the liveness check; undefined when idle. */
   busySince: number | undefined;
@@ -190,6 +192,7 @@ export class NodeSyncer {
           return 'waiting';
         }
         if (!error.retryable) {
+          this.refusal = `the last node patch was refused (${error.status === undefined ? '' : `HTTP ${error.status}, `}${error.kind}); waiting for the next change or resync`;
           logger.error(
             { node: node.name, err: error.logFields(), attempt: attempt + 1 },
             'node patch refused; waiting for the next change or resync',
@@ -231,8 +234,20 @@ export class NodeSyncer {
     }
   }
 
+  /**
+   * Whether the agent can do its job now: the node matched the desired state once, and the last
+   * write was not refused (403, 422...). The reason names the status, never the API's message,
+   * which can quote label values.
+   */
+  readiness(): { ok: boolean; reason?: string } {
+    if (!this.synced) return { ok: false, reason: 'not ready: the node has not matched IMDS yet' };
+    if (this.refusal) return { ok: false, reason: `not ready: ${this.refusal}` };
+    return { ok: true };
+  }
+
   private done(result: 'unchanged' | 'patched' | 'dry_run'): void {
     this.synced = true;
+    this.refusal = undefined;
     this.o.metrics?.reconciles.inc({ result });
     this.o.metrics?.lastReconcile.set(this.o.clock.now() / 1000);
   }

@@ -8,6 +8,7 @@ import { silentLogger } from '../../src/observability/logger.ts';
 import { createMetrics } from '../../src/observability/metrics.ts';
 import { FakeClock, flush } from '../helpers/fakeClock.ts';
 import { MemoryNodeClient } from '../helpers/memoryNodeClient.ts';
+import { KubeError } from '../../src/kube/errors.ts';
 
 const doc = parseInstanceDocument(builtInFixture('default'));
 
@@ -31,7 +32,8 @@ function start(fetchInstance: (signal: AbortSignal) => Promise<InstanceDocument>
     onListening: (p) => (port = p),
   });
   const get = async (path: string) => (await fetch(`http://127.0.0.1:${port}${path}`)).status;
-  return { client, clock, controller, done, get, config };
+  const body = async (path: string) => (await fetch(`http://127.0.0.1:${port}${path}`)).text();
+  return { client, clock, controller, done, get, body, config };
 }
 
 describe('agent lifecycle', () => {
@@ -64,6 +66,30 @@ describe('agent lifecycle', () => {
     await a.clock.advance(3 * 72_000 + 70_000 + 1_000);
     expect(await a.get('/healthz')).toBe(503);
     expect(a.client.calls.patch).toBe(0);
+    a.controller.abort();
+    await a.done;
+  });
+
+  it.each([
+    [403, 'forbidden'],
+    [422, 'invalid'],
+  ] as const)('is not ready while its last write was refused with %i, and ready again once a write goes through', async (status, kind) => {
+    let current = doc;
+    const a = start(async () => current);
+    await flush();
+    await a.clock.advance(0);
+    expect(await a.get('/readyz')).toBe(200);
+    // IMDS changes; the API refuses the patch that follows (RBAC removed, a webhook says no).
+    a.client.failures.patch.push(new KubeError(kind, 'refused', status));
+    current = { ...doc, compute: { ...doc.compute, vmSize: 'Standard_E8s_v5' } };
+    await a.clock.advance(60_000);
+    expect(a.client.calls.patch).toBe(2);
+    expect(await a.get('/readyz')).toBe(503);
+    expect(await a.body('/readyz')).toBe(`not ready: the last node patch was refused (HTTP ${status}, ${kind}); waiting for the next change or resync\n`);
+    // The resync tries again, and the API takes it.
+    await a.clock.advance(12 * 60_000);
+    expect(a.client.calls.patch).toBe(3);
+    expect(await a.get('/readyz')).toBe(200);
     a.controller.abort();
     await a.done;
   });
