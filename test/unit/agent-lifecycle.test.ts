@@ -77,7 +77,7 @@ describe('agent lifecycle', () => {
     let current = doc;
     const a = start(async () => current);
     await flush();
-    await a.clock.advance(0);
+    await a.clock.advance(startSpreadMs(a.config.poll));
     expect(await a.get('/readyz')).toBe(200);
     // IMDS changes; the API refuses the patch that follows (RBAC removed, a webhook says no).
     a.client.failures.patch.push(new KubeError(kind, 'refused', status));
