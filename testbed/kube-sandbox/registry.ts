@@ -149,7 +149,7 @@ export class Registry {
       rv = Number(q.resourceVersion);
       all = this.#store.listAt(def.storage, rv);
     } else {
-      all = this.#store.list(def.storage);
+      all = this.#store.list(def.storage, match);
     }
     let matched = all.filter(match);
     if (start !== undefined) matched = matched.filter((o) => keyOf(def, o) >= start!);

@@ -67,9 +67,14 @@ export class Store {
     return this.#map(storage).has(key);
   }
 
-  /** Every object of a storage, sorted by key (the order etcd lists them). */
-  list(storage: StorageName): KubeObject[] {
-    return [...this.#map(storage).entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, o]) => clone(o));
+  /**
+   * Every object of a storage (or those `match` accepts), sorted by key (the order etcd lists
+   * them). Filtering before copying keeps a list with a field selector for one node, which each
+   * agent of a fleet sends, from copying every node.
+   */
+  list(storage: StorageName, match?: (stored: KubeObject) => boolean): KubeObject[] {
+    const entries = [...this.#map(storage).entries()];
+    return (match ? entries.filter(([, o]) => match(o)) : entries).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, o]) => clone(o));
   }
 
   /** The objects as they were at `rv`, rebuilt from history. Throws 410 Expired when compacted. */
