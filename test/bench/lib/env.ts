@@ -69,6 +69,9 @@ export interface Cluster {
   kubeconfig: string;
   /** The same in YAML. */
   kubeconfigYaml: string;
+  /** The CA file and the bearer-token file the kubeconfig points at. */
+  caFile: string;
+  tokenFile: string;
   close(): Promise<void>;
 }
 
@@ -118,6 +121,8 @@ export async function startCluster(dir: string, options: ClusterOptions = {}): P
     front,
     kubeconfig,
     kubeconfigYaml,
+    caFile: ca,
+    tokenFile: token,
     async close() {
       await front.close();
       await Promise.all([emulator.close(), sandbox.close()]);
