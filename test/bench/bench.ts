@@ -67,7 +67,7 @@ if (values.ladder) {
   process.exit(0);
 }
 
-const agent = { coldCpu: [] as number[], coldHttp: [] as number[], cold: [] as number[], imdsPerCycle: [] as number[], reads: [] as number[], writes: [] as number[], watches: [] as number[], hourPeak: [] as number[], hourRss: [] as number[], peak: [] as number[], rss: [] as number[], heap: [] as number[], cpu: [] as number[] };
+const agent = { coldCpu: [] as number[], coldNoCache: [] as number[], coldCpuNoCache: [] as number[], coldHttp: [] as number[], cold: [] as number[], imdsPerCycle: [] as number[], reads: [] as number[], writes: [] as number[], watches: [] as number[], hourPeak: [] as number[], hourRss: [] as number[], peak: [] as number[], rss: [] as number[], heap: [] as number[], cpu: [] as number[] };
 const base = { coldHttp: [] as number[], cold: [] as number[], imdsPerCycle: Number.NaN, reads: Number.NaN, writes: Number.NaN, readsCold: Number.NaN, peak: [] as number[], cpu: [] as number[] };
 const floor = { cold: [] as number[], coldCpu: [] as number[], coldHttp: [] as number[], peak: [] as number[], bare: [] as number[] };
 const realRss = { agent: [] as number[] };
@@ -123,6 +123,12 @@ for (const tls of section('cold') ? [true, false] : []) {
       if (tls) agent.coldCpu.push(cpuSeconds(a.pid) * 1000);
       await a.stop();
       if (!tls) continue;
+      resetNode(c.sandbox);
+      const u = startAgent({ ws, cluster: c, noCompileCache: true });
+      await until('labels from the agent', () => labelled(c), 30_000, 2);
+      agent.coldNoCache.push(performance.now() - u.spawnedAt);
+      agent.coldCpuNoCache.push(cpuSeconds(u.pid) * 1000);
+      await u.stop();
       resetNode(c.sandbox);
       // The floor stays up after its PATCH (its next poll is an hour away), so its CPU can be read.
       const f = startFloor({ ws, cluster: c, polls: 0, periodMs: 3_600_000 });
@@ -256,11 +262,13 @@ const floorRows: [string, string, string, string][] = [
   [`Idle CPU seconds per node-hour, real time, ${PERIOD_S} s period`, spread(idle.agent, 2), `${spread(idle.baseline, 2)} (the shell loop)`, ratio(idle.agent, idle.baseline)],
   ['Spawn to labels over HTTPS, ms', spread(agent.cold, 0), `${spread(floor.cold, 0)} (Node.js: one GET + one PATCH, no libraries)`, ratio(agent.cold, floor.cold)],
   ['CPU from spawn to labels over HTTPS, ms (user + system)', spread(agent.coldCpu, 0), spread(floor.coldCpu, 0), ratio(agent.coldCpu, floor.coldCpu)],
+  ['  the same without the compile cache: wall / CPU, ms', `${spread(agent.coldNoCache, 0)} / ${spread(agent.coldCpuNoCache, 0)}`, '', `${ratio(agent.coldNoCache, floor.cold)} / ${ratio(agent.coldCpuNoCache, floor.coldCpu)}`],
   [`Peak RSS after ${RSS_MINUTES} min of 1 s polls, real time, MiB`, spread(realRss.agent), `${spread(floor.peak)} (the same floor, polling) / ${spread(floor.bare)} (bare Node.js)`, `${ratio(realRss.agent, floor.peak)} / ${ratio(realRss.agent, floor.bare)}`],
 ];
 console.log('\n| measure | imds-labeler (bundle) | floor | ratio |\n|---|---|---|---|');
 for (const r of floorRows) console.log(`| ${r.join(' | ')} |`);
 console.log(`
 Floors: plain Node.js ${process.versions.node} with the image's node options (test/bench/lib/floor.ts): GET the IMDS instance document, PATCH the node
-over HTTPS with the CA and token files, nothing else. Cold start: agent and floor alternate, ${COLD_RUNS} runs each. Peak RSS: ${RUNS} agents, ${RUNS} floors and one
+over HTTPS with the CA and token files, nothing else. Cold start: agent, agent without the image's compile cache (NODE_COMPILE_CACHE) and
+floor take turns, ${COLD_RUNS} runs each. Peak RSS: ${RUNS} agents, ${RUNS} floors and one
 bare \`node -e setInterval\` side by side for ${RSS_MINUTES} min, VmHWM.`);
