@@ -9,6 +9,7 @@
  *
  * Usage: node test/bench/bench.ts [--runs 3] [--cold-runs 7] [--cycles 2000] [--warp 40] [--hour-warp 120]
  *          [--idle-minutes 10] [--idle-repeats 3] [--rss-minutes 3] [--only idle,cold,rss,long,hour,loop]
+ *          [--before <entry of an earlier build>]
  *        (--only: just those sections; the other rows print n/a)
  *        node test/bench/bench.ts --ladder   (what each footprint step bought, for docs/performance.md)
  */
@@ -17,7 +18,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { BASELINE_IMDS_PER_CYCLE, kubectlPath, runBaseline } from './lib/baseline.ts';
 import { NODE, agentLabels, resetNode, startAgent, startCluster, workspace, imageNodeOptions, type Cluster } from './lib/env.ts';
-import { cpuSeconds, memory } from './lib/proc.ts';
+import { cpuMs, cpuSeconds, memory } from './lib/proc.ts';
 import { fixed, median, sleep, spread, until } from './lib/stats.ts';
 import { startBareNode, startFloor } from './lib/floor.ts';
 import { measureIdleCpu, type IdleResult } from './lib/idle.ts';
@@ -37,6 +38,7 @@ const { values } = parseArgs({
     'idle-repeats': { type: 'string', default: '3' },
     'rss-minutes': { type: 'string', default: '3' },
     only: { type: 'string', default: 'idle,cold,rss,long,hour,loop' },
+    before: { type: 'string' },
   },
 });
 const RUNS = Number(values.runs);
@@ -48,6 +50,8 @@ const BASELINE_CYCLES = Number(values['baseline-cycles']);
 const IDLE_MINUTES = Number(values['idle-minutes']);
 const IDLE_REPEATS = Number(values['idle-repeats']);
 const RSS_MINUTES = Number(values['rss-minutes']);
+/** An earlier build's entry (e.g. main's, from scripts/build.ts --outdir), started in turn with the others for a paired comparison. */
+const BEFORE = values.before;
 const SECTIONS = new Set(values.only.split(','));
 const section = (name: 'idle' | 'cold' | 'rss' | 'long' | 'hour' | 'loop') => SECTIONS.has(name);
 /** The long run's poll period, in agent time; WARP x faster in wall time. */
@@ -67,7 +71,7 @@ if (values.ladder) {
   process.exit(0);
 }
 
-const agent = { coldCpu: [] as number[], coldNoCache: [] as number[], coldCpuNoCache: [] as number[], coldHttp: [] as number[], cold: [] as number[], imdsPerCycle: [] as number[], reads: [] as number[], writes: [] as number[], watches: [] as number[], hourPeak: [] as number[], hourRss: [] as number[], peak: [] as number[], rss: [] as number[], heap: [] as number[], cpu: [] as number[] };
+const agent = { coldBefore: [] as number[], coldCpuBefore: [] as number[], coldCpu: [] as number[], coldNoCache: [] as number[], coldCpuNoCache: [] as number[], coldHttp: [] as number[], cold: [] as number[], imdsPerCycle: [] as number[], reads: [] as number[], writes: [] as number[], watches: [] as number[], hourPeak: [] as number[], hourRss: [] as number[], peak: [] as number[], rss: [] as number[], heap: [] as number[], cpu: [] as number[] };
 const base = { coldHttp: [] as number[], cold: [] as number[], imdsPerCycle: Number.NaN, reads: Number.NaN, writes: Number.NaN, readsCold: Number.NaN, peak: [] as number[], cpu: [] as number[] };
 const floor = { cold: [] as number[], coldCpu: [] as number[], coldHttp: [] as number[], peak: [] as number[], bare: [] as number[] };
 const realRss = { agent: [] as number[] };
@@ -120,21 +124,29 @@ for (const tls of section('cold') ? [true, false] : []) {
       const a = startAgent({ ws, cluster: c });
       await until('labels from the agent', () => labelled(c), 30_000, 2);
       (tls ? agent.cold : agent.coldHttp).push(performance.now() - a.spawnedAt);
-      if (tls) agent.coldCpu.push(cpuSeconds(a.pid) * 1000);
+      if (tls) agent.coldCpu.push(cpuMs(a.pid));
       await a.stop();
       if (!tls) continue;
       resetNode(c.sandbox);
       const u = startAgent({ ws, cluster: c, noCompileCache: true });
       await until('labels from the agent', () => labelled(c), 30_000, 2);
       agent.coldNoCache.push(performance.now() - u.spawnedAt);
-      agent.coldCpuNoCache.push(cpuSeconds(u.pid) * 1000);
+      agent.coldCpuNoCache.push(cpuMs(u.pid));
       await u.stop();
+      if (BEFORE) {
+        resetNode(c.sandbox);
+        const b = startAgent({ ws, cluster: c, entry: BEFORE });
+        await until('labels from the earlier bundle', () => labelled(c), 30_000, 2);
+        agent.coldBefore.push(performance.now() - b.spawnedAt);
+        agent.coldCpuBefore.push(cpuMs(b.pid));
+        await b.stop();
+      }
       resetNode(c.sandbox);
       // The floor stays up after its PATCH (its next poll is an hour away), so its CPU can be read.
       const f = startFloor({ ws, cluster: c, polls: 0, periodMs: 3_600_000 });
       await until('labels from the floor', () => labelled(c), 30_000, 2);
       floor.cold.push(performance.now() - f.spawnedAt);
-      floor.coldCpu.push(cpuSeconds(f.pid) * 1000);
+      floor.coldCpu.push(cpuMs(f.pid));
       f.kill();
       await f.done;
     }
@@ -263,6 +275,7 @@ const floorRows: [string, string, string, string][] = [
   ['Spawn to labels over HTTPS, ms', spread(agent.cold, 0), `${spread(floor.cold, 0)} (Node.js: one GET + one PATCH, no libraries)`, ratio(agent.cold, floor.cold)],
   ['CPU from spawn to labels over HTTPS, ms (user + system)', spread(agent.coldCpu, 0), spread(floor.coldCpu, 0), ratio(agent.coldCpu, floor.coldCpu)],
   ['  the same without the compile cache: wall / CPU, ms', `${spread(agent.coldNoCache, 0)} / ${spread(agent.coldCpuNoCache, 0)}`, '', `${ratio(agent.coldNoCache, floor.cold)} / ${ratio(agent.coldCpuNoCache, floor.coldCpu)}`],
+  ...(BEFORE ? [['  the earlier bundle (--before): wall / CPU, ms', `${spread(agent.coldBefore, 0)} / ${spread(agent.coldCpuBefore, 0)}`, BEFORE, `${ratio(agent.coldBefore, floor.cold)} / ${ratio(agent.coldCpuBefore, floor.coldCpu)}`] as [string, string, string, string]] : []),
   [`Peak RSS after ${RSS_MINUTES} min of 1 s polls, real time, MiB`, spread(realRss.agent), `${spread(floor.peak)} (the same floor, polling) / ${spread(floor.bare)} (bare Node.js)`, `${ratio(realRss.agent, floor.peak)} / ${ratio(realRss.agent, floor.bare)}`],
 ];
 console.log('\n| measure | imds-labeler (bundle) | floor | ratio |\n|---|---|---|---|');
