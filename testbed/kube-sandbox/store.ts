@@ -94,11 +94,15 @@ export class Store {
     return [...state.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, o]) => clone(o));
   }
 
-  /** Changes with rv > `rv`, oldest first; undefined when some were compacted away. */
-  changesAfter(rv: number): Change[] | undefined {
+  /**
+   * Changes with rv > `rv` (those `keep` accepts), oldest first; undefined when some were
+   * compacted away. Filtering before copying keeps a watch of one node from copying every other
+   * node's changes, which a fleet of watchers would otherwise pay on every re-watch.
+   */
+  changesAfter(rv: number, keep?: (c: Change) => boolean): Change[] | undefined {
     if (rv < this.#compacted) return undefined;
     const out: Change[] = [];
-    for (let i = this.#history.length - 1; i >= 0 && this.#history[i]!.rv > rv; i--) out.push(this.#history[i]!);
+    for (let i = this.#history.length - 1; i >= 0 && this.#history[i]!.rv > rv; i--) if (!keep || keep(this.#history[i]!)) out.push(this.#history[i]!);
     return out.reverse().map((c) => ({ ...c, object: clone(c.object), ...(c.prev ? { prev: clone(c.prev) } : {}) }));
   }
 

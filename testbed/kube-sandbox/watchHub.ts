@@ -122,7 +122,7 @@ export class WatchHub {
     const initial = spec.sendInitialEvents === true || from === undefined;
     let replay: Change[] | undefined = [];
     if (!initial) {
-      replay = this.#store.changesAfter(from!);
+      replay = this.#store.changesAfter(from!, (c) => c.storage === spec.storage && (spec.matches(c.object) || (c.prev !== undefined && spec.matches(c.prev))));
       if (replay === undefined) {
         const status = expired(`too old resource version: ${from} (${this.#store.compactedResourceVersion})`).status;
         emit({ type: 'ERROR', object: status as unknown as JsonObject });
