@@ -4,7 +4,7 @@ import { systemClock, type Clock } from '../clock.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { DocumentError, parseInstanceDocument, type InstanceDocument } from './document.ts';
-import { ImdsError, abortedError, parseRetryAfter, statusCode, type ImdsEndpoint } from './errors.ts';
+import { ImdsError, abortedError, parseRetryAfter, statusCode, type ImdsEndpoint } from './imdsError.ts';
 import { boundedGet, createDirectAgent, type RawResponse } from './http.ts';
 import type { RateLimiter } from './rateLimiter.ts';
 import { KNOWN_API_VERSIONS, newestCommonVersion } from './versions.ts';

@@ -4,7 +4,7 @@ import { IMDS_BACKOFF, budgetedRetries } from '../backoff.ts';
 import type { Clock, Random } from '../clock.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
-import { ImdsError, abortedError, type ImdsEndpoint } from './errors.ts';
+import { ImdsError, abortedError, type ImdsEndpoint } from './imdsError.ts';
 
 /**
  * The retry policy of IMDS calls: p-retry runs the loop, src/backoff.ts says how long to wait.

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DocumentError } from '../../src/imds/document.ts';
-import { ImdsError, parseRetryAfter, type ImdsErrorKind } from '../../src/imds/errors.ts';
+import { ImdsError, parseRetryAfter, type ImdsErrorKind } from '../../src/imds/imdsError.ts';
 import { backoffDelay } from '../../src/backoff.ts';
 import { fetchWithRetry, type RetryOptions } from '../../src/imds/retry.ts';
 import { createMetrics } from '../../src/observability/metrics.ts';
