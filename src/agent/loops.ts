@@ -99,7 +99,7 @@ export function startAgentLoops(config: Config, io: AgentIO): AgentLoops {
     lastPollActivity = clock.now();
     const desired = render(doc, config.labels);
     if (metrics) reportSkipped(metrics, desired);
-    const key = JSON.stringify([desired.labels, desired.annotations]);
+    const key = JSON.stringify([desired.labels, desired.annotations, desired.unknownLabels]);
     if (key !== lastDesired) {
       if (lastDesired) logger.info('IMDS metadata changed');
       lastDesired = key;

@@ -16,7 +16,10 @@ import { KNOWN_API_VERSIONS, newestCommonVersion } from './versions.ts';
  *
  * fetchInstance() reads compute and network with a single `GET /metadata/instance`. When IMDS
  * refuses the api-version with a 400 that lists its `newest-versions`, the client switches to the
- * newest version both sides know, asks again once at once, and keeps that version for later calls.
+ * newest version both sides know, asks again once at once, and keeps that version for later calls
+ * until RECHECK_CONFIGURED_VERSION_MS have passed; then one call asks for the configured version
+ * again and keeps it when it is offered. The document says which version answered (apiVersion),
+ * so fields older versions lack read as unknown, not as absent.
  */
 
 export const INSTANCE_PATH = '/metadata/instance';
@@ -38,11 +41,17 @@ export interface ImdsClientOptions {
   limiter: Pick<RateLimiter, 'acquire'>;
   clock?: Clock;
   metrics?: ImdsMetrics;
-  logger?: Pick<Logger, 'warn' | 'debug'>;
+  logger?: Pick<Logger, 'warn' | 'debug' | 'info'>;
   /** Versions this build understands, newest first. Default KNOWN_API_VERSIONS. */
   knownVersions?: readonly string[];
   userAgent?: string;
 }
+
+/**
+ * How long a fallback version is used before one poll asks for the configured version again: two
+ * requests that poll when it is still refused, one request per poll otherwise.
+ */
+export const RECHECK_CONFIGURED_VERSION_MS = 10 * 60_000;
 
 const BODY_SNIPPET = 200;
 const HEADER_SNIPPET = 60;
@@ -53,6 +62,8 @@ export class ImdsClient {
   readonly #agent: http.Agent;
   readonly #knownVersions: readonly string[];
   #apiVersion: string;
+  /** When the client last fell back (or found the configured version still refused). */
+  #fellBackAt: number | undefined;
 
   constructor(options: ImdsClientOptions) {
     const base = new URL(options.endpoint);
@@ -76,12 +87,17 @@ export class ImdsClient {
   async fetchInstance(signal?: AbortSignal): Promise<InstanceDocument> {
     const endpoint = 'instance';
     try {
-      const version = this.#apiVersion;
+      const configured = this.#options.apiVersion;
+      // A fallback is not for life: a host mid-upgrade or rolled back offers the configured
+      // version again, and the fields only it has (zone, environment, tagsList) come back with it.
+      const recheck = this.#apiVersion !== configured && this.#fellBackAt !== undefined && this.#clock.now() - this.#fellBackAt >= RECHECK_CONFIGURED_VERSION_MS;
+      let version = recheck ? configured : this.#apiVersion;
       let res = await this.#send(endpoint, INSTANCE_PATH, { 'api-version': version }, signal);
       if (res.status === 400) {
         const fallback = this.#fallbackVersion(res.body, version);
         if (fallback !== undefined) {
           this.#switchVersion(version, fallback);
+          version = fallback;
           res = await this.#send(endpoint, INSTANCE_PATH, { 'api-version': fallback }, signal);
         }
       }
@@ -93,8 +109,9 @@ export class ImdsClient {
         if (!(error instanceof DocumentError)) throw error;
         throw new ImdsError({ kind: 'schema', endpoint, message: `IMDS ${endpoint}: ${error.message}`, cause: error });
       }
+      if (version === configured) this.#restoreVersion(configured);
       this.#options.metrics?.imdsLastSuccess.set(this.#clock.now() / 1000);
-      return document;
+      return { ...document, apiVersion: version };
     } catch (error) {
       throw this.#failed(endpoint, error, signal);
     }
@@ -222,16 +239,28 @@ export class ImdsClient {
   }
 
   #switchVersion(from: string, to: string): void {
-    // Concurrent calls may all see the 400: the first one switches, logs and counts.
-    if (this.#apiVersion !== from) return;
+    this.#fellBackAt = this.#clock.now();
+    // Concurrent calls may all see the 400, and a recheck may find the configured version still
+    // refused: only a change of version is logged and counted.
+    if (this.#apiVersion === to) return;
     this.#apiVersion = to;
     this.#options.metrics?.imdsApiVersionFallbacks.inc({ to_version: to });
     this.#options.logger?.warn(
       { from, to },
-      'IMDS refused api-version %s; using %s, the newest version it offers that this agent knows',
+      'IMDS refused api-version %s; using %s, the newest version it offers that this agent knows, and asking for %s again every %d minutes',
       from,
       to,
+      this.#options.apiVersion,
+      RECHECK_CONFIGURED_VERSION_MS / 60_000,
     );
+  }
+
+  #restoreVersion(configured: string): void {
+    this.#fellBackAt = undefined;
+    if (this.#apiVersion === configured) return;
+    const from = this.#apiVersion;
+    this.#apiVersion = configured;
+    this.#options.logger?.info({ from, to: configured }, 'IMDS offers api-version %s again; using it instead of %s', configured, from);
   }
 
   /** Normalises a failure to an ImdsError and counts it. */

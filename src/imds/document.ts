@@ -58,7 +58,11 @@ export const instanceDocumentSchema = z.object({
   network: z.unknown().optional(),
 });
 
-export type InstanceDocument = z.output<typeof instanceDocumentSchema>;
+/**
+ * `apiVersion` is the api-version that answered, set by the client (IMDS does not send it): a
+ * field newer than it is unknown, not absent, and its label is kept as it is.
+ */
+export type InstanceDocument = z.output<typeof instanceDocumentSchema> & { apiVersion?: string };
 export type Compute = InstanceDocument['compute'];
 export type Tag = z.output<typeof tag>;
 

@@ -26,11 +26,18 @@ export function render(doc: InstanceDocument, labels: LabelsConfig, options: Ren
   const annotations: Record<string, string> = {};
   const problems: Problem[] = [];
 
+  const unknownLabels: string[] = [];
   for (const entry of FIELD_LABELS) {
     if (!on(entry.gate)) continue;
+    const key = resolveKey(entry.key, prefixes);
+    // An api-version older than the field: absent because the version predates it, not because
+    // the VM has none. ISO dates compare as strings.
+    if (doc.apiVersion !== undefined && doc.apiVersion < entry.since) {
+      unknownLabels.push(key);
+      continue;
+    }
     const value = entry.value(doc.compute);
     if (value === undefined) continue;
-    const key = resolveKey(entry.key, prefixes);
     const problem = labelValueProblem(value);
     if (problem === undefined) out[key] = value;
     else {
@@ -66,6 +73,7 @@ export function render(doc: InstanceDocument, labels: LabelsConfig, options: Ren
     annotations: sortedRecord(annotations),
     skipped: mapped.skipped,
     problems: problems.sort((a, b) => compareText(a.key, b.key)),
+    ...(unknownLabels.length ? { unknownLabels: unknownLabels.sort(compareText) } : {}),
   };
 }
 

@@ -7,6 +7,23 @@ const P = 'imds-labeler.io';
 const T = 'tags.imds-labeler.io';
 const ALL_EXTRAS = [...EXTRAS];
 
+describe('render: a document from an old api-version', () => {
+  it('leaves the labels of fields newer than that version unknown, not absent', () => {
+    const old = { ...doc(ZONAL_WIRE, { zone: '', azEnvironment: '', securityProfile: undefined }), apiVersion: '2017-08-01' };
+    const desired = render(old, labelsConfig({ extras: ALL_EXTRAS }));
+    expect(desired.unknownLabels).toEqual([
+      `${P}/encryption-at-host`, `${P}/environment`, `${P}/eviction-policy`, `${P}/host-group`, `${P}/dedicated-host`, `${P}/physical-zone`,
+      `${P}/priority`, `${P}/secure-boot`, `${P}/security-type`, `${P}/sub-fault-domain`, `${P}/vtpm`, `${P}/zone`,
+    ].sort());
+    for (const key of desired.unknownLabels!) expect(desired.labels[key], key).toBeUndefined();
+    expect(desired.labels[`${P}/vm-size`]).toBe('Standard_D4s_v5');
+  });
+
+  it.each([['the configured version', '2025-04-07'], ['no version (a hand-built document)', undefined]])('with %s nothing is unknown', (_, apiVersion) => {
+    expect(render({ ...doc(ZONAL_WIRE), apiVersion }, labelsConfig({ extras: ALL_EXTRAS })).unknownLabels).toBeUndefined();
+  });
+});
+
 describe('render: the default labels', () => {
   it('maps a zonal VM', () => {
     expect(render(doc(ZONAL_WIRE), labelsConfig())).toEqual({
