@@ -17,10 +17,10 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { BASELINE_IMDS_PER_CYCLE, kubectlPath, runBaseline } from './lib/baseline.ts';
-import { NODE, agentLabels, resetNode, startAgent, startCluster, workspace, imageNodeOptions, type Cluster } from './lib/env.ts';
+import { NODE, agentLabels, resetNode, startAgent, startCluster, workspace, imageNodeOptions, type AgentProcess, type Cluster } from './lib/env.ts';
 import { cpuMs, cpuSeconds, memory } from './lib/proc.ts';
 import { fixed, median, sleep, spread, until } from './lib/stats.ts';
-import { startBareNode, startFloor } from './lib/floor.ts';
+import { startBareNode, startFloor, type FloorProcess } from './lib/floor.ts';
 import { measureIdleCpu, type IdleResult } from './lib/idle.ts';
 import { runLadder } from './lib/ladder.ts';
 import { warpedClock } from './lib/warp.ts';
@@ -119,36 +119,24 @@ const labelled = (c: Cluster) => Object.keys(agentLabels(c.sandbox)).length > 0;
 for (const tls of section('cold') ? [true, false] : []) {
   progress(`cold start over ${tls ? 'HTTPS' : 'HTTP'}, ${COLD_RUNS} runs each`);
   await withCluster({ tls }, async (c) => {
+    /** Spawn to labels on a bare node: wall ms, and CPU ms of the process at that moment. */
+    const coldStart = async (what: string, start: () => { pid: number; spawnedAt: number }, stop: () => Promise<unknown>, wall: number[], cpu?: number[]) => {
+      resetNode(c.sandbox);
+      const p = start();
+      await until(`labels from ${what}`, () => labelled(c), 30_000, 2);
+      wall.push(performance.now() - p.spawnedAt);
+      cpu?.push(cpuMs(p.pid));
+      await stop();
+    };
     for (let i = 0; i < COLD_RUNS; i++) {
-      resetNode(c.sandbox);
-      const a = startAgent({ ws, cluster: c });
-      await until('labels from the agent', () => labelled(c), 30_000, 2);
-      (tls ? agent.cold : agent.coldHttp).push(performance.now() - a.spawnedAt);
-      if (tls) agent.coldCpu.push(cpuMs(a.pid));
-      await a.stop();
+      let a: AgentProcess | undefined;
+      await coldStart('the agent', () => (a = startAgent({ ws, cluster: c })), () => a!.stop(), tls ? agent.cold : agent.coldHttp, tls ? agent.coldCpu : undefined);
       if (!tls) continue;
-      resetNode(c.sandbox);
-      const u = startAgent({ ws, cluster: c, noCompileCache: true });
-      await until('labels from the agent', () => labelled(c), 30_000, 2);
-      agent.coldNoCache.push(performance.now() - u.spawnedAt);
-      agent.coldCpuNoCache.push(cpuMs(u.pid));
-      await u.stop();
-      if (BEFORE) {
-        resetNode(c.sandbox);
-        const b = startAgent({ ws, cluster: c, entry: BEFORE });
-        await until('labels from the earlier bundle', () => labelled(c), 30_000, 2);
-        agent.coldBefore.push(performance.now() - b.spawnedAt);
-        agent.coldCpuBefore.push(cpuMs(b.pid));
-        await b.stop();
-      }
-      resetNode(c.sandbox);
+      await coldStart('the agent without the compile cache', () => (a = startAgent({ ws, cluster: c, noCompileCache: true })), () => a!.stop(), agent.coldNoCache, agent.coldCpuNoCache);
+      if (BEFORE) await coldStart('the earlier bundle', () => (a = startAgent({ ws, cluster: c, entry: BEFORE })), () => a!.stop(), agent.coldBefore, agent.coldCpuBefore);
       // The floor stays up after its PATCH (its next poll is an hour away), so its CPU can be read.
-      const f = startFloor({ ws, cluster: c, polls: 0, periodMs: 3_600_000 });
-      await until('labels from the floor', () => labelled(c), 30_000, 2);
-      floor.cold.push(performance.now() - f.spawnedAt);
-      floor.coldCpu.push(cpuMs(f.pid));
-      f.kill();
-      await f.done;
+      let f: FloorProcess | undefined;
+      await coldStart('the floor', () => (f = startFloor({ ws, cluster: c, polls: 0, periodMs: 3_600_000 })), () => (f!.kill(), f!.done), floor.cold, floor.coldCpu);
     }
     for (let i = 0; i < COLD_RUNS; i++) {
       resetNode(c.sandbox);
