@@ -238,7 +238,7 @@ describe('helm template across the values matrix', () => {
     const policy = JSON.stringify(find(objects, 'ValidatingAdmissionPolicy'));
     expect(policy).toContain("['azure.example.com/', 'vmtags.example.com/']");
     expect(policy).not.toContain('imds-labeler.io/');
-    expect(at(find(objects, 'Job'), 'spec', 'template', 'spec', 'containers', 0, 'args')).toEqual(['cleanup', '--all-nodes', '--label-prefix', 'azure.example.com']);
+    expect(at(find(objects, 'Job'), 'spec', 'template', 'spec', 'containers', 0, 'args')).toEqual(['cleanup', '--all-nodes', '--label-prefix', 'azure.example.com', '--tag-prefix', 'vmtags.example.com']);
   });
 
   it('well-known labels: in the config, and allowed by the policy', () => {

@@ -66,3 +66,15 @@ export type LabelsInput = NonNullable<ConfigInput['labels']>;
 
 /** A labels config, through the real schema (so defaults and the tagPrefix default apply). */
 export const labelsConfig = (labels: LabelsInput = {}) => configSchema.parse({ labels }).labels;
+
+/** Every field IMDS can send that becomes a key (with every extra and the well-known keys on), and tags. */
+export const EVERY_FIELD_DOCUMENT = parseInstanceDocument({
+  compute: {
+    azEnvironment: 'AzurePublicCloud', location: 'westeurope', vmSize: 'Standard_D4s_v5', zone: '2', physicalZone: 'westeurope-AZ02',
+    platformFaultDomain: '0', platformUpdateDomain: '3', platformSubFaultDomain: '1', priority: 'Spot', evictionPolicy: 'Delete', osType: 'Linux',
+    securityProfile: { secureBootEnabled: 'true', virtualTpmEnabled: 'true', encryptionAtHost: 'false', securityType: 'TrustedLaunch' },
+    host: { id: '/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/hostGroups/hg/hosts/h1' },
+    hostGroup: { id: '/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/hostGroups/hg' },
+    tagsList: [{ name: 'team', value: 'payments' }, { name: 'a'.repeat(63), value: 'v' }],
+  },
+});

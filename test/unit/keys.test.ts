@@ -1,7 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { configSchema, EXTRAS } from '../../src/config/schema.ts';
-import { parseInstanceDocument } from '../../src/imds/document.ts';
 import {
   defaultTagPrefix,
   isOwnKey,
@@ -16,7 +15,7 @@ import {
 } from '../../src/keys/keys.ts';
 import { DNS_SUBDOMAIN_MAX_LENGTH, isDnsSubdomain, isQualifiedName } from '../../src/keys/names.ts';
 import { render } from '../../src/mapping/render.ts';
-import { labelsConfig } from '../helpers/instanceDocuments.ts';
+import { EVERY_FIELD_DOCUMENT, labelsConfig } from '../helpers/instanceDocuments.ts';
 
 const P = 'imds-labeler.io';
 const T = 'tags.imds-labeler.io';
@@ -49,18 +48,6 @@ const prefixArb = fc.oneof(
   fc.string({ maxLength: 30 }),
   fc.string({ unit: 'binary-ascii', maxLength: 300 }),
 );
-
-/** Every field IMDS can send that becomes a key, with every extra on. */
-const FULL_DOCUMENT = parseInstanceDocument({
-  compute: {
-    azEnvironment: 'AzurePublicCloud', location: 'westeurope', vmSize: 'Standard_D4s_v5', zone: '2', physicalZone: 'westeurope-AZ02',
-    platformFaultDomain: '0', platformUpdateDomain: '3', platformSubFaultDomain: '1', priority: 'Spot', evictionPolicy: 'Delete', osType: 'Linux',
-    securityProfile: { secureBootEnabled: 'true', virtualTpmEnabled: 'true', encryptionAtHost: 'false', securityType: 'TrustedLaunch' },
-    host: { id: '/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/hostGroups/hg/hosts/h1' },
-    hostGroup: { id: '/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/hostGroups/hg' },
-    tagsList: [{ name: 'team', value: 'payments' }, { name: 'a'.repeat(63), value: 'v' }],
-  },
-});
 
 describe('prefixes (prefixProblem, keyProblems)', () => {
   it.each([
@@ -120,7 +107,7 @@ describe('prefixes (prefixProblem, keyProblems)', () => {
         const parsed = configSchema.safeParse({ labels: { prefix, tagPrefix, extras: [...EXTRAS], wellKnown: true } });
         fc.pre(parsed.success);
         const labels = parsed.data!.labels;
-        const desired = render(FULL_DOCUMENT, labels);
+        const desired = render(EVERY_FIELD_DOCUMENT, labels);
         const keys = [...Object.keys(desired.labels), ...Object.keys(desired.annotations), ...Object.values(ownershipKeys(labels.prefix))];
         expect(Object.keys(desired.labels).length).toBeGreaterThan(20);
         for (const key of keys) {
