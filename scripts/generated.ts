@@ -10,6 +10,8 @@ export interface GeneratedFile {
   /** Path relative to the repository root. */
   path: string;
   render(): string | Promise<string>;
+  /** External tools render() runs (installed by scripts/install-tools.sh); none for most. */
+  tools?: readonly 'helm'[];
 }
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));

@@ -58,11 +58,13 @@ const HEADER = (what: string) =>
 const files: GeneratedFile[] = [
   {
     path: 'deploy/imds-labeler.yaml',
+    tools: ['helm'],
     render: () =>
       render(`${HEADER('imds-labeler: kubectl apply -f deploy/')}\n${NAMESPACE_MANIFEST}`),
   },
   {
     path: 'deploy/cleanup/imds-labeler-cleanup.yaml',
+    tools: ['helm'],
     render: () =>
       render(
         `${HEADER('imds-labeler cleanup: after deleting the DaemonSet, kubectl apply -f deploy/cleanup/ removes the\n# labels and annotations the agent wrote from every node; see docs/install.md.')}`,
