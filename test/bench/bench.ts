@@ -17,13 +17,14 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { BASELINE_IMDS_PER_CYCLE, kubectlPath, runBaseline } from './lib/baseline.ts';
-import { NODE, agentLabels, resetNode, startAgent, startCluster, workspace, imageNodeOptions, type AgentProcess, type Cluster } from './lib/env.ts';
+import { NODE, agentLabels, resetNode, startAgent, startCluster, workspace, imageNodeOptions, type AgentProcess, type Cluster } from '../helpers/bundledAgent.ts';
 import { cpuMs, cpuSeconds, memory } from './lib/proc.ts';
-import { fixed, median, sleep, spread, until } from './lib/stats.ts';
+import { fixed, median, spread } from './lib/stats.ts';
 import { startBareNode, startFloor, type FloorProcess } from './lib/floor.ts';
 import { measureIdleCpu, type IdleResult } from './lib/idle.ts';
 import { runLadder } from './lib/ladder.ts';
-import { warpedClock } from './lib/warp.ts';
+import { warpedClock } from '../helpers/warp.ts';
+import { sleep, waitFor } from '../helpers/wait.ts';
 
 const { values } = parseArgs({
   options: {
@@ -123,7 +124,7 @@ for (const tls of section('cold') ? [true, false] : []) {
     const coldStart = async (what: string, start: () => { pid: number; spawnedAt: number }, stop: () => Promise<unknown>, wall: number[], cpu?: number[]) => {
       resetNode(c.sandbox);
       const p = start();
-      await until(`labels from ${what}`, () => labelled(c), 30_000, 2);
+      await waitFor(`labels from ${what}`, () => labelled(c), { timeoutMs: 30_000, everyMs: 2 });
       wall.push(performance.now() - p.spawnedAt);
       cpu?.push(cpuMs(p.pid));
       await stop();
@@ -141,7 +142,7 @@ for (const tls of section('cold') ? [true, false] : []) {
     for (let i = 0; i < COLD_RUNS; i++) {
       resetNode(c.sandbox);
       const b = runBaseline({ dir: ws.dir, imdsUrl: c.emulator.url, kubeconfig: c.kubeconfigYaml, node: NODE, cycles: 1 });
-      await until('labels from the shell loop', () => labelled(c), 60_000, 2);
+      await waitFor('labels from the shell loop', () => labelled(c), { timeoutMs: 60_000, everyMs: 2 });
       (tls ? base.cold : base.coldHttp).push(performance.now() - b.spawnedAt);
       await b.done;
     }
@@ -154,13 +155,13 @@ for (let run = 0; run < (section('long') ? RUNS : 0); run++) {
   const clock = warpedClock(WARP);
   await withCluster({ clock }, async (c) => {
     const a = startAgent({ ws, cluster: c, warp: WARP, args: ['--poll-period', `${LONG_PERIOD_MS}ms`, '--poll-jitter', '0'] });
-    await until('labels from the agent', () => labelled(c), 60_000);
+    await waitFor('labels from the agent', () => labelled(c), { timeoutMs: 60_000, everyMs: 5 });
     await a.port();
     // From here on the agent is warm: count polls and CPU from this point.
     const r0 = c.emulator.requests().total;
     const t0 = clock.now();
     const cpu0 = cpuSeconds(a.pid);
-    await until(`${CYCLES} polls`, () => c.emulator.requests().total - r0 >= CYCLES, CYCLES * LONG_PERIOD_MS / WARP * 5 + 60_000, 100);
+    await waitFor(`${CYCLES} polls`, () => c.emulator.requests().total - r0 >= CYCLES, { timeoutMs: CYCLES * LONG_PERIOD_MS / WARP * 5 + 60_000, everyMs: 100 });
     const polls = c.emulator.requests().total - r0;
     const cycles = (clock.now() - t0) / LONG_PERIOD_MS;
     const cpu = cpuSeconds(a.pid) - cpu0;
@@ -180,7 +181,7 @@ for (let run = 0; run < (section('hour') ? RUNS : 0); run++) {
   const clock = warpedClock(HOUR_WARP);
   await withCluster({ clock }, async (c) => {
     const a = startAgent({ ws, cluster: c, warp: HOUR_WARP });
-    await until('labels from the agent', () => labelled(c), 60_000);
+    await waitFor('labels from the agent', () => labelled(c), { timeoutMs: 60_000, everyMs: 5 });
     // Settle: the first sync and its event are start-up, not steady state.
     await sleep((2 * 60_000) / HOUR_WARP);
     c.sandbox.resetCounters();

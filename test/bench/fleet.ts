@@ -42,7 +42,8 @@ import { createLogger, silentLogger } from '../../src/observability/logger.ts';
 import { builtInFixture } from '../../testbed/imds-emulator/fixtures.ts';
 import { cpuSeconds, memory } from './lib/proc.ts';
 import { startSandboxProcess } from './lib/sandboxProcess.ts';
-import { fixed, until } from './lib/stats.ts';
+import { fixed } from './lib/stats.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const { values } = parseArgs({ options: { nodes: { type: 'string', default: '1000' }, speed: { type: 'string', default: '2' }, 'hour-speed': { type: 'string', default: '60' } } });
 const N = Number(values.nodes);
@@ -291,7 +292,7 @@ const agents: AgentLoops[] = names.map((name, i) => {
   const docs = new Map<string, InstanceDocument>();
   return startAgentLoops(config, { nodeName: name, nodeClient: agentClient(), fetchInstance: async () => documentFor(name, i, docs), logger, clock, random: Math.random });
 });
-await until('first labels on every node', () => labelled('v1') === N, 900_000, 20);
+await waitFor('first labels on every node', () => labelled('v1') === N, { timeoutMs: 900_000, everyMs: 20 });
 const startup = agentNow() - t0;
 await wait(5_000);
 const start = rate(['list', 'watch', 'patch', 'event'], t0, t0 + startup + 1000);
@@ -329,7 +330,7 @@ c0 = cpu();
 requests = [];
 generation = 'v2';
 const t2 = agentNow();
-await until('every node to carry the new tag', () => labelled('v2') === N, 900_000, 20);
+await waitFor('every node to carry the new tag', () => labelled('v2') === N, { timeoutMs: 900_000, everyMs: 20 });
 const converged2 = agentNow() - t2;
 await wait(PERIOD_MS / 2);
 k = await sandbox.counters();
@@ -355,7 +356,7 @@ await sandbox.setFaults({ refuse: { forMs: Math.round(OUTAGE_MS / SPEED), mode: 
 generation = 'v3'; // every agent gets something to write during the outage
 await wait(OUTAGE_MS);
 const recovered = agentNow();
-await until('every node to carry the tag set during the outage', () => labelled('v3') === N, 900_000, 20);
+await waitFor('every node to carry the tag set during the outage', () => labelled('v3') === N, { timeoutMs: 900_000, everyMs: 20 });
 const converged3 = agentNow() - recovered;
 await wait(PERIOD_MS / 2);
 k = await sandbox.counters();

@@ -6,7 +6,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { builtInFixture } from '../../testbed/imds-emulator/fixtures.ts';
 import { startEmulator, type Emulator } from '../../testbed/imds-emulator/server.ts';
 import { startSandbox, type Sandbox } from '../../testbed/kube-sandbox/server.ts';
-import { ENTRY, eventually, startAgentProcess, type AgentProcess } from '../helpers/agentProcess.ts';
+import { ENTRY, startAgentProcess, type AgentProcess } from '../helpers/agentProcess.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 /**
  * The agent's logs, from the real process: JSON lines on stdout by default, one line per change
@@ -40,7 +41,7 @@ const args = (...extra: string[]) => [
   ...extra,
 ];
 const start = () => startAgentProcess(args());
-const ready = (a: AgentProcess) => eventually(() => fetch(`http://127.0.0.1:${a.port}/readyz`).then((r) => r.status), (s) => s === 200, 20_000, 'readyz');
+const ready = (a: AgentProcess) => waitFor('readyz', () => fetch(`http://127.0.0.1:${a.port}/readyz`).then((r) => r.status), { accept: (s) => s === 200, timeoutMs: 20_000 });
 const applied = (a: AgentProcess) => a.logs.filter((l) => l.msg === 'applied label changes');
 /** What an apiserver error body looks like, which must never be logged whole. */
 const STATUS_BODY = /"kind"\s*:\s*"Status"|"apiVersion"/;
@@ -95,7 +96,7 @@ describe('agent logs', () => {
 
     // Steady state: more polls, no more lines; one line per successful patch.
     const polls = emulator.requests().byPath['/metadata/instance'] ?? 0;
-    await eventually(() => emulator.requests().byPath['/metadata/instance'] ?? 0, (n) => n >= polls + 5, 20_000, '5 more polls');
+    await waitFor('5 more polls', () => emulator.requests().byPath['/metadata/instance'] ?? 0, { accept: (n) => n >= polls + 5, timeoutMs: 20_000 });
     expect(applied(agent)).toHaveLength(2);
     expect(await agent.metricValue('imds_labeler_node_patches_total', { result: 'success' })).toBe(2);
 
@@ -156,7 +157,7 @@ describe('agent logs', () => {
     proc.stderr.on('data', (c: Buffer) => (err += c.toString()));
     const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
     try {
-      await eventually(() => err, (e) => /applied label changes|imds-labeler agent started/.test(e), 20_000, 'pretty start line');
+      await waitFor('pretty start line', () => err, { accept: (e) => /applied label changes|imds-labeler agent started/.test(e), timeoutMs: 20_000 });
       expect(err).toMatch(new RegExp(`^\\d{2}:\\d{2}:\\d{2} info  imds-labeler agent started node=${NODE} port=\\d+ dryRun=false$`, 'm'));
     } finally {
       proc.kill('SIGTERM');

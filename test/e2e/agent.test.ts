@@ -5,7 +5,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { builtInFixture } from '../../testbed/imds-emulator/fixtures.ts';
 import { startEmulator } from '../../testbed/imds-emulator/server.ts';
 import { startSandbox } from '../../testbed/kube-sandbox/server.ts';
-import { eventually, startAgentProcess, type AgentProcess } from '../helpers/agentProcess.ts';
+import { startAgentProcess, type AgentProcess } from '../helpers/agentProcess.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 type Emulator = Awaited<ReturnType<typeof startEmulator>>;
 type Sandbox = Awaited<ReturnType<typeof startSandbox>>;
@@ -30,7 +31,7 @@ const labels = () => ({ ...((sandbox.getNode(NODE)?.metadata?.labels ?? {}) as R
 const ours = () => Object.fromEntries(Object.entries(labels()).filter(([k]) => k.includes('imds-labeler.io/')));
 const start = (extra: string[] = []) =>
   startAgentProcess(['--node-name', NODE, '--kubeconfig', kubeconfig, '--imds-endpoint', emulator.url, '--poll-period', '200ms', '--poll-jitter', '0', ...extra]);
-const ready = async (a: AgentProcess) => eventually(() => fetch(`http://127.0.0.1:${a.port}/readyz`).then((r) => r.status), (s) => s === 200, 20_000, 'readyz');
+const ready = async (a: AgentProcess) => waitFor('readyz', () => fetch(`http://127.0.0.1:${a.port}/readyz`).then((r) => r.status), { accept: (s) => s === 200, timeoutMs: 20_000 });
 
 beforeAll(async () => {
   emulator = await startEmulator({ port: 0, fixture: fixture() });
@@ -69,12 +70,7 @@ describe('agent end to end (real process, emulator, sandbox)', () => {
     expect(sandbox.getNode(NODE)!.metadata.annotations!['imds-labeler.io/tags']).toBe('[{"name":"baz","value":"bash"},{"name":"foo","value":"bar"}]');
     type Event = { reason?: string; message?: string; involvedObject?: { kind?: string; name?: string } };
     // The event is sent after the patch, without holding up the loop.
-    const updated = await eventually(
-      () => (sandbox.listEvents() as Event[]).filter((e) => e.reason === 'LabelsUpdated' && e.involvedObject?.name === NODE),
-      (events) => events.length > 0,
-      10_000,
-      'LabelsUpdated event',
-    );
+    const updated = await waitFor('LabelsUpdated event', () => (sandbox.listEvents() as Event[]).filter((e) => e.reason === 'LabelsUpdated' && e.involvedObject?.name === NODE), { accept: (events) => events.length > 0, timeoutMs: 10_000 });
     expect(updated).toHaveLength(1);
     expect(updated[0]!.involvedObject!.kind).toBe('Node');
     expect(updated[0]!.message).toContain('added labels imds-labeler.io/environment');
@@ -84,15 +80,15 @@ describe('agent end to end (real process, emulator, sandbox)', () => {
     agent = await start();
     await ready(agent);
     emulator.setFixture(withTags([{ name: 'foo', value: 'bar' }, { name: 'baz', value: 'bash' }, { name: 'env', value: 'prod' }]));
-    await eventually(labels, (l) => l['tags.imds-labeler.io/env'] === 'prod', 20_000, 'tag added');
+    await waitFor('tag added', labels, { accept: (l) => l['tags.imds-labeler.io/env'] === 'prod', timeoutMs: 20_000 });
     emulator.setFixture(withTags([{ name: 'foo', value: 'qux' }, { name: 'baz', value: 'bash' }, { name: 'env', value: 'prod' }]));
-    await eventually(labels, (l) => l['tags.imds-labeler.io/foo'] === 'qux', 20_000, 'tag changed');
+    await waitFor('tag changed', labels, { accept: (l) => l['tags.imds-labeler.io/foo'] === 'qux', timeoutMs: 20_000 });
     emulator.setFixture(withTags([{ name: 'baz', value: 'bash' }]));
-    const after = await eventually(labels, (l) => !('tags.imds-labeler.io/foo' in l) && !('tags.imds-labeler.io/env' in l), 20_000, 'tags removed');
+    const after = await waitFor('tags removed', labels, { accept: (l) => !('tags.imds-labeler.io/foo' in l) && !('tags.imds-labeler.io/env' in l), timeoutMs: 20_000 });
     expect(after['tags.imds-labeler.io/baz']).toBe('bash');
     expect(after['team.example.com/owner']).toBe('payments');
     emulator.setFixture(fixture());
-    await eventually(labels, (l) => l['tags.imds-labeler.io/foo'] === 'bar', 20_000, 'back to the fixture');
+    await waitFor('back to the fixture', labels, { accept: (l) => l['tags.imds-labeler.io/foo'] === 'bar', timeoutMs: 20_000 });
   });
 
   it('keeps the labels through an IMDS outage and counts the errors', async () => {
@@ -101,15 +97,15 @@ describe('agent end to end (real process, emulator, sandbox)', () => {
     const before = ours();
     sandbox.resetCounters();
     emulator.setFaults({ faults: [{ path: '/metadata/instance', status: 500 }] });
-    await eventually(() => agent!.metricValue('imds_labeler_imds_requests_total', { code: '500' }), (v) => (v ?? 0) >= 5, 20_000, '500s counted');
+    await waitFor('500s counted', () => agent!.metricValue('imds_labeler_imds_requests_total', { code: '500' }), { accept: (v) => (v ?? 0) >= 5, timeoutMs: 20_000 });
     expect(ours()).toEqual(before);
     expect(sandbox.counters().writes).toBe(0);
     emulator.setFaults({ faults: [{ path: '/metadata/instance', reset: true }] });
-    await eventually(() => agent!.metricValue('imds_labeler_imds_errors_total', { code: 'reset' }), (v) => (v ?? 0) >= 2, 20_000, 'resets counted');
+    await waitFor('resets counted', () => agent!.metricValue('imds_labeler_imds_errors_total', { code: 'reset' }), { accept: (v) => (v ?? 0) >= 2, timeoutMs: 20_000 });
     expect(ours()).toEqual(before);
     emulator.setFaults({ faults: [] });
     const successes = (await agent.metricValue('imds_labeler_imds_requests_total', { code: '200' })) ?? 0;
-    await eventually(() => agent!.metricValue('imds_labeler_imds_requests_total', { code: '200' }), (v) => (v ?? 0) > successes, 20_000, 'recovery');
+    await waitFor('recovery', () => agent!.metricValue('imds_labeler_imds_requests_total', { code: '200' }), { accept: (v) => (v ?? 0) > successes, timeoutMs: 20_000 });
     expect(ours()).toEqual(before);
   });
 
@@ -129,7 +125,7 @@ describe('agent end to end (real process, emulator, sandbox)', () => {
       ],
     });
     agent = await start();
-    await eventually(labels, (l) => l['imds-labeler.io/zone'] === '1', 30_000, 'zone label restored through faults');
+    await waitFor('zone label restored through faults', labels, { accept: (l) => l['imds-labeler.io/zone'] === '1', timeoutMs: 30_000 });
     expect(await agent.metricValue('imds_labeler_node_patches_total', { result: 'conflict' })).toBeGreaterThanOrEqual(3);
     expect(await agent.metricValue('imds_labeler_node_patches_total', { result: 'error' })).toBeGreaterThanOrEqual(4);
   });
@@ -142,7 +138,7 @@ describe('agent end to end (real process, emulator, sandbox)', () => {
     emulator.resetCounters();
     agent = await start();
     await ready(agent);
-    await eventually(() => emulator.requests().byPath['/metadata/instance'] ?? 0, (n) => n >= 25, 30_000, '25 polls');
+    await waitFor('25 polls', () => emulator.requests().byPath['/metadata/instance'] ?? 0, { accept: (n) => n >= 25, timeoutMs: 30_000 });
     const counters = sandbox.counters();
     expect(counters.writes).toBe(0);
     expect(counters.byVerbResource['patch nodes'] ?? 0).toBe(0);
@@ -156,7 +152,7 @@ describe('agent end to end (real process, emulator, sandbox)', () => {
     await ready(agent);
     const node = sandbox.getNode(NODE)!;
     sandbox.putNode({ ...node, metadata: { ...node.metadata, labels: { ...node.metadata.labels, 'imds-labeler.io/zone': '3' } } });
-    await eventually(labels, (l) => l['imds-labeler.io/zone'] === '1', 20_000, 'zone restored');
+    await waitFor('zone restored', labels, { accept: (l) => l['imds-labeler.io/zone'] === '1', timeoutMs: 20_000 });
   });
 
   it('exits 0 on SIGTERM and leaves the labels in place', async () => {

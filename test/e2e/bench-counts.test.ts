@@ -1,9 +1,10 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { agentLabels, startAgent, startCluster, workspace, type AgentProcess, type Cluster, type Workspace } from '../bench/lib/env.ts';
-import { sleep, until } from '../bench/lib/stats.ts';
-import { warpedClock } from '../bench/lib/warp.ts';
+import { agentLabels, startAgent, startCluster, workspace, type AgentProcess, type Cluster, type Workspace } from '../helpers/bundledAgent.ts';
+
+import { warpedClock } from '../helpers/warp.ts';
+import { sleep, waitFor } from '../helpers/wait.ts';
 
 /**
  * The count rows of `npm run bench`, as assertions: the bundled agent, with the image's node
@@ -38,7 +39,7 @@ describe('benchmark counts (bundled agent)', () => {
     const chart = JSON.parse(readFileSync(ws.config, 'utf8')) as { imds?: Record<string, unknown> };
     writeFileSync(config, JSON.stringify({ ...chart, imds: { ...chart.imds, connectTimeout: '10m', requestTimeout: '10m' } }));
     agent = startAgent({ ws, cluster, warp: WARP, args: ['--poll-jitter', '0', '--config', config] });
-    await until('labels from the agent', () => Object.keys(agentLabels(cluster.sandbox)).length > 0, 30_000, 10);
+    await waitFor('labels from the agent', () => Object.keys(agentLabels(cluster.sandbox)).length > 0, { timeoutMs: 30_000, everyMs: 10 });
     // Start-up (first patch and its event) is over after one more poll.
     await sleep((1.5 * PERIOD_MS) / WARP);
     cluster.sandbox.resetCounters();

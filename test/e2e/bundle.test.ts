@@ -8,8 +8,8 @@ import { configSchema } from '../../src/config/schema.ts';
 import { builtInFixture } from '../../testbed/imds-emulator/fixtures.ts';
 import { startEmulator } from '../../testbed/imds-emulator/server.ts';
 import { startSandbox } from '../../testbed/kube-sandbox/server.ts';
-import { imageNodeOptions } from '../bench/lib/env.ts';
-import { until } from '../bench/lib/stats.ts';
+import { imageNodeOptions } from '../helpers/bundledAgent.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 /**
  * The bundle is all the image ships: the product's subcommands, run from a folder with no
@@ -97,7 +97,7 @@ describe('the bundle (dist/) on its own', () => {
     let stderr = '';
     agent.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
     try {
-      await until('5 polls', () => emulator.requests().total >= 5 || agent.exitCode !== null, 60_000, 20);
+      await waitFor('5 polls', () => emulator.requests().total >= 5 || agent.exitCode !== null, { timeoutMs: 60_000, everyMs: 20 });
       expect(agent.exitCode, stderr).toBeNull();
       const labels = sandbox.getNode('big-node')?.metadata?.labels ?? {};
       expect(labels['imds-labeler.io/vm-size']).toBe(String((doc.compute as { vmSize: string }).vmSize));

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startSandbox, type Sandbox } from '../../testbed/kube-sandbox/index.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const KUBECTLS = [
   { name: 'kubectl 1.32', path: '/usr/bin/kubectl', minor: '32' },
@@ -164,14 +165,14 @@ describe.each(KUBECTLS)('$name against the sandbox', ({ path: kubectl, minor }) 
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));
     try {
-      await until(() => /node-1\s+Ready/.test(out));
-      await until(() => (sandbox.counters().byVerbResource['watch nodes'] ?? 0) === 1);
+      await waitFor('/node-1\\s+Ready/.test(out)', () => /node-1\s+Ready/.test(out), { timeoutMs: 15_000 });
+      await waitFor('(sandbox.counters().byVerbResource[\'watch nodes\'] ?? 0) === 1', () => (sandbox.counters().byVerbResource['watch nodes'] ?? 0) === 1, { timeoutMs: 15_000 });
       const node = sandbox.getNode('node-1')!;
       const conditions = node.status!.conditions as { type: string; status: string }[];
       conditions.find((c) => c.type === 'Ready')!.status = 'False';
       sandbox.putNode(node);
       sandbox.putNode({ metadata: { name: 'node-2' } });
-      await until(() => /node-1\s+NotReady/.test(out) && /node-2\s+Unknown/.test(out));
+      await waitFor('/node-1\\s+NotReady/.test(out) && /node-2\\s+Unknown/.test(out)', () => /node-1\s+NotReady/.test(out) && /node-2\s+Unknown/.test(out), { timeoutMs: 15_000 });
       expect(out.trim().split('\n')[0]!.split(/\s+/)).toEqual(['NAME', 'STATUS', 'ROLES', 'AGE', 'VERSION']);
       expect(out.match(/NAME/g)).toHaveLength(1);
     } finally {
@@ -221,11 +222,3 @@ describe.each(KUBECTLS)('$name against the sandbox', ({ path: kubectl, minor }) 
     expect(ev).toContain('LabelsApplied');
   });
 });
-
-async function until(cond: () => boolean, ms = 15_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}

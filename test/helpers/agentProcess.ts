@@ -96,15 +96,3 @@ export async function startAgentProcess(args: string[], env: NodeJS.ProcessEnv =
     },
   };
 }
-
-/** Polls until the check passes; fails with the last observed value. No timing is asserted. */
-export async function eventually<T>(check: () => T | Promise<T>, accept: (v: T) => boolean, timeoutMs = 20_000, what = 'condition'): Promise<T> {
-  const started = Date.now();
-  let last: T | undefined;
-  for (;;) {
-    last = await check();
-    if (accept(last)) return last;
-    if (Date.now() - started > timeoutMs) throw new Error(`${what} not reached; last value: ${JSON.stringify(last)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}

@@ -10,7 +10,8 @@ import { startSandbox, type Sandbox } from '../../testbed/kube-sandbox/server.ts
 import { ALERT_NAMES, alertRules, renderAlerts, type AlertName, type AlertOptions, type RuleFile } from '../../scripts/observability/alerts.ts';
 import { DEFAULT_THRESHOLDS, problemTargets } from '../../scripts/observability/promql.ts';
 import { startAgentProcess, type AgentProcess } from '../helpers/agentProcess.ts';
-import { eventually, query, startPrometheus, type RunningPrometheus, type Sample } from './tools.ts';
+import { query, startPrometheus, type RunningPrometheus, type Sample } from './tools.ts';
+import { isDefined, waitFor } from '../helpers/wait.ts';
 
 /**
  * A real Prometheus scrapes real agents (`imds-labeler agent` processes) every second and
@@ -131,10 +132,10 @@ beforeAll(async () => {
   );
 
   // node-down: scraped while it runs, then stopped.
-  await eventually('node-down scraped twice', async () => ((await scalar(`sum_over_time(up{job="${JOB}", node="node-down"}[30s])`)) ?? 0) >= 2 || undefined);
+  await waitFor('node-down scraped twice', async () => ((await scalar(`sum_over_time(up{job="${JOB}", node="node-down"}[30s])`)) ?? 0) >= 2 || undefined, { accept: isDefined, timeoutMs: 30_000, everyMs: 500, retryErrors: true });
   expect(await down.stop('SIGTERM')).toBe(0);
   // Enough scrapes for 5s rates.
-  await eventually('three targets scraped for 6s', async () => ((await scalar(`count(count_over_time(up{job="${JOB}"}[10s]) >= 6)`)) === 3 ? true : undefined));
+  await waitFor('three targets scraped for 6s', async () => ((await scalar(`count(count_over_time(up{job="${JOB}"}[10s]) >= 6)`)) === 3 ? true : undefined), { accept: isDefined, timeoutMs: 30_000, everyMs: 500, retryErrors: true });
 }, 60_000);
 
 afterAll(async () => {
@@ -160,9 +161,7 @@ describe('a real Prometheus scraping real agents', () => {
 
   it('shows the IMDS and API server faults of the faulty agent, and none for the healthy one', async () => {
     const f = 'node="node-faulty"';
-    const faults = await eventually(
-      'faults counted',
-      async () => {
+    const faults = await waitFor('faults counted', async () => {
         const seen = {
           throttled: (await scalar(`sum(imds_labeler_imds_throttled_total{${f}})`)) ?? 0,
           requests: byLabel(await query(prom!.url, `sum by (code) (imds_labeler_imds_requests_total{${f}})`), 'code'),
@@ -176,9 +175,7 @@ describe('a real Prometheus scraping real agents', () => {
         };
         const all = seen.throttled > 0 && (seen.requests['500'] ?? 0) > 0 && (seen.requests.timeout ?? 0) > 0 && (seen.errorsByCode['404'] ?? 0) > 0;
         return all ? seen : undefined;
-      },
-      45_000,
-    );
+      }, { accept: isDefined, timeoutMs: 45_000, everyMs: 500, retryErrors: true });
     // The first poll: the configured api-version refused with a 400, the fallback answered.
     expect(faults.requests['400']).toBe(1);
     expect(faults.requests['200']).toBe(1);
@@ -220,16 +217,12 @@ describe('a real Prometheus scraping real agents', () => {
       ['ImdsLabelerNodePatchesFailing', 'node-faulty'],
       ['ImdsLabelerHighMemory', 'node-faulty'],
     ];
-    const alerts = await eventually(
-      'alerts firing',
-      async () => {
+    const alerts = await waitFor('alerts firing', async () => {
         const body = (await (await fetch(`${prom!.url}/api/v1/alerts`)).json()) as { data: { alerts: ApiAlert[] } };
         const firing = body.data.alerts.filter((a) => a.state === 'firing');
         const all = want.every(([name, node]) => firing.some((a) => a.labels.alertname === name && a.labels.node === node));
         return all ? body.data.alerts : undefined;
-      },
-      45_000,
-    );
+      }, { accept: isDefined, timeoutMs: 45_000, everyMs: 500, retryErrors: true });
     const onHealthy = alerts.filter((a) => a.labels.node === 'node-healthy' && a.labels.alertname !== 'ImdsLabelerHighMemory');
     expect(onHealthy.map((a) => `${a.labels.alertname} (${a.state})`)).toEqual([]);
     const stale = alerts.find((a) => a.labels.alertname === 'ImdsLabelerImdsStale')!;

@@ -147,18 +147,3 @@ export async function query(url: string, expr: string): Promise<Sample[]> {
   return body.data.result;
 }
 
-/** Polls until `check` returns a value (not undefined), or fails with the last state. */
-export async function eventually<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await check();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await sleep(500);
-  }
-}

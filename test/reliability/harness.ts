@@ -15,7 +15,7 @@ import { startSandbox } from '../../testbed/kube-sandbox/server.ts';
 import { render } from '../../src/mapping/render.ts';
 import { createLogger } from '../../src/observability/logger.ts';
 import { createMetrics, type Metrics } from '../../src/observability/metrics.ts';
-import { pollUntil, sleep } from '../helpers/wait.ts';
+import { sleep } from '../helpers/wait.ts';
 
 /**
  * The reliability harness: the REAL agent (runAgent over the dependencies the product builds from
@@ -214,8 +214,6 @@ export async function metricValue(metrics: Metrics, name: string, labels: Record
   return sum;
 }
 
-/** Polls until the check passes; fails with the last observed value. No timing is asserted. */
-export const until = <T>(check: () => T | Promise<T>, accept: (v: T) => boolean, what: string, timeoutMs = 20_000): Promise<T> => pollUntil(check, accept, what, timeoutMs, 25);
 
 export { sleep };
 

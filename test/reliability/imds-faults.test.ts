@@ -2,22 +2,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { FaultPlan } from '../../testbed/imds-emulator/faults.ts';
-import {
-  agentPart,
-  defaultWire,
-  desiredFor,
-  matchesDesired,
-  nodeMeta,
-  nodeWrites,
-  ownershipProblems,
-  startInProcessAgent,
-  startWorld,
-  until,
-  WarpClock,
-  wireWithTags,
-  type InProcessAgent,
-  type World,
-} from './harness.ts';
+import { agentPart, defaultWire, desiredFor, matchesDesired, nodeMeta, nodeWrites, ownershipProblems, startInProcessAgent, startWorld, WarpClock, wireWithTags, type InProcessAgent, type World } from './harness.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 /**
  * The IMDS half of the fault matrix, through the real agent loop in process: every fault starts
@@ -51,7 +37,7 @@ const afterRecovery = () => wireWithTags([...defaultWire().compute.tagsList!, RE
 /** Starts an agent and waits until the node carries the default fixture's labels. */
 async function labeledAgent(config: Record<string, unknown> = {}): Promise<InProcessAgent> {
   const a = await startInProcessAgent(world, { config });
-  await until(() => matchesDesired(world.sandbox, desiredFor(defaultWire(), a.config)), Boolean, 'initial labels');
+  await waitFor('initial labels', () => matchesDesired(world.sandbox, desiredFor(defaultWire(), a.config)), { accept: Boolean });
   return a;
 }
 
@@ -71,15 +57,15 @@ async function throughFault(
   world.emulator.setFixture(afterRecovery());
   const failedPolls = () => a.logs.filter((l) => l.msg === 'IMDS poll failed; labels stay as they are').length;
   const failedBefore = failedPolls();
-  await until(() => a.metric(counted.metric, counted.labels), (v) => v >= counted.atLeast, `${counted.metric} ${JSON.stringify(counted.labels)} counted`);
-  await until(failedPolls, (n) => n >= failedBefore + 2, 'two polls failed');
+  await waitFor(`${counted.metric} ${JSON.stringify(counted.labels)} counted`, () => a.metric(counted.metric, counted.labels), { accept: (v) => v >= counted.atLeast });
+  await waitFor('two polls failed', failedPolls, { accept: (n) => n >= failedBefore + 2 });
   const during = nodeMeta(world.sandbox);
   expect(during.labels).toEqual(before.labels);
   expect(during.annotations).toEqual(before.annotations);
   expect(nodeWrites(world.sandbox)).toBe(0);
 
   world.emulator.setFaults({ faults: [] });
-  await until(() => nodeMeta(world.sandbox).labels['tags.imds-labeler.io/recovered'], (v) => v === 'yes', 'recovery: the tag added during the fault');
+  await waitFor('recovery: the tag added during the fault', () => nodeMeta(world.sandbox).labels['tags.imds-labeler.io/recovered'], { accept: (v) => v === 'yes' });
   expect(matchesDesired(world.sandbox, desiredFor(afterRecovery(), a.config))).toBe(true);
   expect(ownershipProblems(world.sandbox)).toEqual([]);
 }
@@ -112,14 +98,14 @@ describe('IMDS status codes', () => {
 
   it('a burst of 429 with Retry-After: throttles counted, retried within the budget, labels kept', async () => {
     agent = await startInProcessAgent(world, { imdsRandom: () => 0.1, config: { imds: { retryBudget: '10s' } } });
-    await until(() => matchesDesired(world.sandbox, desiredFor(defaultWire(), agent!.config)), Boolean, 'initial labels');
+    await waitFor('initial labels', () => matchesDesired(world.sandbox, desiredFor(defaultWire(), agent!.config)), { accept: Boolean });
     const before = nodeMeta(world.sandbox);
     world.sandbox.resetCounters();
     world.emulator.setFaults({ faults: [{ path: INSTANCE, statuses: [429, 429, 429, 429], retryAfter: 1 }] });
     world.emulator.setFixture(afterRecovery());
     // Four 429s in a row, then a normal answer: the retries (Retry-After 1 s wins over the shorter
     // jittered delay) absorb the burst, so the poll succeeds and the change arrives.
-    await until(() => nodeMeta(world.sandbox).labels['tags.imds-labeler.io/recovered'], (v) => v === 'yes', 'the change after the burst');
+    await waitFor('the change after the burst', () => nodeMeta(world.sandbox).labels['tags.imds-labeler.io/recovered'], { accept: (v) => v === 'yes' });
     expect(await agent.metric('imds_labeler_imds_throttled_total')).toBe(4);
     expect(await agent.metric('imds_labeler_imds_retries_total')).toBe(4);
     expect(nodeMeta(world.sandbox).labels).toEqual({ ...before.labels, 'tags.imds-labeler.io/recovered': 'yes' });
@@ -138,12 +124,12 @@ describe('IMDS down from the start', () => {
     world.emulator.setFaults({ faults: [{ path: INSTANCE, status: 500 }] });
     world.emulator.setFixture(afterRecovery());
     agent = await startInProcessAgent(world);
-    await until(() => agent!.metric('imds_labeler_imds_errors_total', { code: '500' }), (v) => v >= 4, '500s counted');
-    await until(() => agent!.metric('imds_labeler_reconciles_total'), (v) => v === 0, 'no reconcile without IMDS');
+    await waitFor('500s counted', () => agent!.metric('imds_labeler_imds_errors_total', { code: '500' }), { accept: (v) => v >= 4 });
+    await waitFor('no reconcile without IMDS', () => agent!.metric('imds_labeler_reconciles_total'), { accept: (v) => v === 0 });
     expect(nodeMeta(world.sandbox).labels).toEqual(stale.labels);
     expect(nodeWrites(world.sandbox)).toBe(0);
     world.emulator.setFaults({ faults: [] });
-    await until(() => nodeMeta(world.sandbox).labels['tags.imds-labeler.io/recovered'], (v) => v === 'yes', 'labeled once IMDS answers');
+    await waitFor('labeled once IMDS answers', () => nodeMeta(world.sandbox).labels['tags.imds-labeler.io/recovered'], { accept: (v) => v === 'yes' });
   });
 });
 
@@ -152,7 +138,7 @@ describe('IMDS 410 for a while (real time, shortened budget)', () => {
     agent = await labeledAgent({ imds: { retryBudget: '6s' } });
     world.emulator.setFaults({ faults: [{ path: INSTANCE, status: 410, forSeconds: 2 }] });
     world.emulator.setFixture(afterRecovery());
-    await until(() => nodeMeta(world.sandbox).labels['tags.imds-labeler.io/recovered'], (v) => v === 'yes', 'the change after the 410s');
+    await waitFor('the change after the 410s', () => nodeMeta(world.sandbox).labels['tags.imds-labeler.io/recovered'], { accept: (v) => v === 'yes' });
     expect(await agent.metric('imds_labeler_imds_errors_total', { code: '410' })).toBeGreaterThanOrEqual(2);
   });
 });
@@ -171,12 +157,12 @@ describe('IMDS 410 for 60 s (IMDS says: retry for up to 70 s)', () => {
 
   it('a 410 lasting 60 s is ridden out by one poll within the 70 s budget', async () => {
     agent = await startInProcessAgent(warpWorld, { imdsClock: clock, imdsRandom: () => 0.5, config: { imds: { retryBudget: '70s' } } });
-    await until(() => matchesDesired(warpWorld.sandbox, desiredFor(defaultWire(), agent!.config)), Boolean, 'initial labels');
+    await waitFor('initial labels', () => matchesDesired(warpWorld.sandbox, desiredFor(defaultWire(), agent!.config)), { accept: Boolean });
     const before = nodeMeta(warpWorld.sandbox);
     warpWorld.emulator.setFaults({ faults: [{ path: INSTANCE, status: 410, forSeconds: 60 }] });
     warpWorld.emulator.setFixture(afterRecovery());
     const skipped = clock.skippedMs;
-    await until(() => nodeMeta(warpWorld.sandbox).labels['tags.imds-labeler.io/recovered'], (v) => v === 'yes', 'the change after the 410s');
+    await waitFor('the change after the 410s', () => nodeMeta(warpWorld.sandbox).labels['tags.imds-labeler.io/recovered'], { accept: (v) => v === 'yes' });
     // The whole minute of 410s was retried inside one poll: no poll failed.
     expect(agent.logs.filter((l) => l.msg === 'IMDS poll failed; labels stay as they are')).toEqual([]);
     expect(await agent.metric('imds_labeler_imds_errors_total', { code: '410', class: 'retryable' })).toBeGreaterThanOrEqual(5);
@@ -188,17 +174,17 @@ describe('IMDS 410 for 60 s (IMDS says: retry for up to 70 s)', () => {
 
   it('a 410 outlasting the budget fails the poll, keeps the labels, and recovers afterwards', async () => {
     agent = await startInProcessAgent(warpWorld, { imdsClock: clock, imdsRandom: () => 0.5, config: { imds: { retryBudget: '70s' } } });
-    await until(() => matchesDesired(warpWorld.sandbox, desiredFor(defaultWire(), agent!.config)), Boolean, 'initial labels');
+    await waitFor('initial labels', () => matchesDesired(warpWorld.sandbox, desiredFor(defaultWire(), agent!.config)), { accept: Boolean });
     const before = nodeMeta(warpWorld.sandbox);
     warpWorld.sandbox.resetCounters();
     warpWorld.emulator.setFaults({ faults: [{ path: INSTANCE, status: 410, forSeconds: 200 }] });
     warpWorld.emulator.setFixture(afterRecovery());
-    await until(() => agent!.logs.filter((l) => l.msg === 'IMDS poll failed; labels stay as they are').length, (n) => n >= 1, 'a poll that ran out of budget');
+    await waitFor('a poll that ran out of budget', () => agent!.logs.filter((l) => l.msg === 'IMDS poll failed; labels stay as they are').length, { accept: (n) => n >= 1 });
     const failed = agent.logs.find((l) => l.msg === 'IMDS poll failed; labels stay as they are') as { err: { status: number } };
     expect(failed.err.status).toBe(410);
     expect(nodeMeta(warpWorld.sandbox).labels).toEqual(before.labels);
     expect(nodeWrites(warpWorld.sandbox)).toBe(0);
-    await until(() => nodeMeta(warpWorld.sandbox).labels['tags.imds-labeler.io/recovered'], (v) => v === 'yes', 'recovery after 200 s of 410');
+    await waitFor('recovery after 200 s of 410', () => nodeMeta(warpWorld.sandbox).labels['tags.imds-labeler.io/recovered'], { accept: (v) => v === 'yes' });
     warpWorld.emulator.setFaults({ faults: [] });
     warpWorld.emulator.setFixture(defaultWire());
   });
@@ -262,16 +248,16 @@ describe('IMDS documents that are JSON but not what the agent expects', () => {
     const server = await rawImds(() => current);
     try {
       agent = await startInProcessAgent(world, { endpoint: server.url });
-      await until(() => matchesDesired(world.sandbox, desiredFor(defaultWire(), agent!.config)), Boolean, 'initial labels');
+      await waitFor('initial labels', () => matchesDesired(world.sandbox, desiredFor(defaultWire(), agent!.config)), { accept: Boolean });
       const before = nodeMeta(world.sandbox);
       world.sandbox.resetCounters();
       current = body;
-      await until(() => agent!.metric('imds_labeler_imds_errors_total', { code: 'schema', class: 'fatal' }), (v) => v >= 3, 'schema errors counted');
+      await waitFor('schema errors counted', () => agent!.metric('imds_labeler_imds_errors_total', { code: 'schema', class: 'fatal' }), { accept: (v) => v >= 3 });
       expect(nodeMeta(world.sandbox).labels).toEqual(before.labels);
       expect(nodeMeta(world.sandbox).annotations).toEqual(before.annotations);
       expect(nodeWrites(world.sandbox)).toBe(0);
       current = JSON.stringify(afterRecovery());
-      await until(() => nodeMeta(world.sandbox).labels['tags.imds-labeler.io/recovered'], (v) => v === 'yes', 'recovery');
+      await waitFor('recovery', () => nodeMeta(world.sandbox).labels['tags.imds-labeler.io/recovered'], { accept: (v) => v === 'yes' });
     } finally {
       await server.close();
     }
@@ -288,7 +274,7 @@ describe('IMDS documents that are JSON but not what the agent expects', () => {
     const server = await rawImds(() => body);
     try {
       agent = await startInProcessAgent(world, { endpoint: server.url });
-      const labels = await until(() => nodeMeta(world.sandbox).labels, (l) => l['imds-labeler.io/zone'] === '2', 'the last zone');
+      const labels = await waitFor('the last zone', () => nodeMeta(world.sandbox).labels, { accept: (l) => l['imds-labeler.io/zone'] === '2' });
       expect(labels['imds-labeler.io/vm-size']).toBe('Standard_A3');
       expect(labels['tags.imds-labeler.io/dup']).toBe('last');
       expect(labels['tags.imds-labeler.io/foo']).toBe('bar');
@@ -314,7 +300,7 @@ describe('steady state under IMDS faults', () => {
         { path: INSTANCE, truncate: true, times: 2 },
       ],
     });
-    await until(() => world.emulator.requests().byPath[INSTANCE] ?? 0, (n) => n >= 30, 'thirty polls and retries');
+    await waitFor('thirty polls and retries', () => world.emulator.requests().byPath[INSTANCE] ?? 0, { accept: (n) => n >= 30 });
     expect(agentPart(nodeMeta(world.sandbox).labels)).toEqual(before);
     expect(nodeWrites(world.sandbox)).toBe(0);
     expect(await agent.metric('imds_labeler_imds_errors_total')).toBeGreaterThanOrEqual(10);

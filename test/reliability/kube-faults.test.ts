@@ -1,23 +1,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { InstanceDocument } from '../../src/imds/document.ts';
 import type { SandboxNode } from '../../testbed/kube-sandbox/server.ts';
-import {
-  agentPart,
-  defaultWire,
-  desiredFor,
-  foreignPart,
-  matchesDesired,
-  nodeMeta,
-  nodeWrites,
-  ownershipProblems,
-  sleep,
-  startInProcessAgent,
-  startWorld,
-  until,
-  wireWithTags,
-  type InProcessAgent,
-  type World,
-} from './harness.ts';
+import { agentPart, defaultWire, desiredFor, foreignPart, matchesDesired, nodeMeta, nodeWrites, ownershipProblems, sleep, startInProcessAgent, startWorld, wireWithTags, type InProcessAgent, type World } from './harness.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 /**
  * The Kubernetes half of the fault matrix, through the real agent loop in process against the
@@ -43,7 +28,7 @@ afterEach(async () => {
   world.emulator.setFixture(defaultWire());
   world.sandbox.setFaults({ faults: [] });
   // A refuse window of the last test may still hold the listener closed.
-  await until(() => fetch(`${world.sandbox.url}/healthz`).then((r) => r.status, () => 0), (s) => s === 200, 'sandbox listening again');
+  await waitFor('sandbox listening again', () => fetch(`${world.sandbox.url}/healthz`).then((r) => r.status, () => 0), { accept: (s) => s === 200 });
   // Back to the node as the kubelet registered it, without any of the agent's keys.
   const current = world.sandbox.getNode('node-0');
   if (current) world.sandbox.deleteNode('node-0');
@@ -60,7 +45,7 @@ function freshNode(): SandboxNode {
 
 const desired = (wire: unknown = defaultWire()) => desiredFor(wire, agent!.config);
 const converged = (wire: unknown = defaultWire(), what = 'labels match IMDS', timeoutMs = 30_000) =>
-  until(() => matchesDesired(world.sandbox, desired(wire)), Boolean, what, timeoutMs);
+  waitFor(what, () => matchesDesired(world.sandbox, desired(wire)), { accept: Boolean, timeoutMs: timeoutMs });
 
 /** A second writer on the node, over the API as kubectl would be. */
 async function api(method: string, path: string, body?: unknown, contentType = 'application/merge-patch+json'): Promise<{ status: number; body: Record<string, unknown> }> {
@@ -84,7 +69,7 @@ describe('Kubernetes API faults on the patch', () => {
     agent = await startInProcessAgent(world);
     await converged();
     // The node is converged once the sandbox applies the patch; the agent counts it when the answer arrives.
-    await until(() => agent!.metric('imds_labeler_node_patches_total', { result: 'success' }), (n) => (n ?? 0) >= 1, 'the successful patch counted');
+    await waitFor('the successful patch counted', () => agent!.metric('imds_labeler_node_patches_total', { result: 'success' }), { accept: (n) => (n ?? 0) >= 1 });
     expect(await agent.metric('imds_labeler_node_patches_total', { result: 'conflict' })).toBe(20);
     expect(ownershipProblems(world.sandbox)).toEqual([]);
   });
@@ -112,7 +97,7 @@ describe('Kubernetes API faults on the patch', () => {
     world.sandbox.setFaults({ faults: [{ verb: 'patch', resource: 'nodes', status: 422, times: 1 }] });
     const next = wireWithTags([{ name: 'one', value: '1' }]);
     world.emulator.setFixture(next);
-    await until(() => agent!.logs.some((l) => l.msg === 'node patch refused; waiting for the next change or resync'), Boolean, 'the refusal logged');
+    await waitFor('the refusal logged', () => agent!.logs.some((l) => l.msg === 'node patch refused; waiting for the next change or resync'), { accept: Boolean });
     await sleep(500);
     expect(world.sandbox.counters().byVerbResource['patch nodes']).toBe(1);
     // The resync (5 s here) tries again.
@@ -128,11 +113,11 @@ describe('Kubernetes API faults on the watch and at start-up', () => {
     // are cut after their first event.
     world.sandbox.setFaults({ faults: [{ verb: 'watch', resource: 'nodes', dropWatch: { afterEvents: 1, mode: 'reset' }, times: 2 }], refuse: { connections: 1, mode: 'reset' } });
     tamper();
-    await until(() => nodeMeta(world.sandbox).labels['imds-labeler.io/zone'], (v) => v === '1', 'first edit undone');
+    await waitFor('first edit undone', () => nodeMeta(world.sandbox).labels['imds-labeler.io/zone'], { accept: (v) => v === '1' });
     tamper();
-    await until(() => nodeMeta(world.sandbox).labels['imds-labeler.io/zone'], (v) => v === '1', 'second edit undone');
+    await waitFor('second edit undone', () => nodeMeta(world.sandbox).labels['imds-labeler.io/zone'], { accept: (v) => v === '1' });
     tamper();
-    await until(() => nodeMeta(world.sandbox).labels['imds-labeler.io/zone'], (v) => v === '1', 'third edit undone');
+    await waitFor('third edit undone', () => nodeMeta(world.sandbox).labels['imds-labeler.io/zone'], { accept: (v) => v === '1' });
     expect(await agent.metric('imds_labeler_watch_restarts_total', { reason: 'error' })).toBeGreaterThanOrEqual(1);
     expect(ownershipProblems(world.sandbox)).toEqual([]);
   });
@@ -142,9 +127,9 @@ describe('Kubernetes API faults on the watch and at start-up', () => {
     await converged();
     // `refuse` ends the current watch, so the next two start and meet the 410.
     world.sandbox.setFaults({ faults: [{ verb: 'watch', resource: 'nodes', watchError: 410, times: 2 }], refuse: { connections: 1, mode: 'reset' } });
-    await until(() => agent!.metric('imds_labeler_watch_restarts_total', { reason: 'gone' }), (v) => v >= 2, 'two 410s on the watch');
+    await waitFor('two 410s on the watch', () => agent!.metric('imds_labeler_watch_restarts_total', { reason: 'gone' }), { accept: (v) => v >= 2 });
     tamper();
-    await until(() => nodeMeta(world.sandbox).labels['imds-labeler.io/zone'], (v) => v === '1', 'edit undone after the 410s');
+    await waitFor('edit undone after the 410s', () => nodeMeta(world.sandbox).labels['imds-labeler.io/zone'], { accept: (v) => v === '1' });
     expect(await agent.metric('imds_labeler_kube_requests_total', { verb: 'list', code: '200' })).toBeGreaterThanOrEqual(3);
   });
 
@@ -152,7 +137,7 @@ describe('Kubernetes API faults on the watch and at start-up', () => {
     world.sandbox.resetCounters();
     world.sandbox.setFaults({ faults: [], refuse: { forMs: 2500, mode: 'close' } });
     agent = await startInProcessAgent(world);
-    await until(() => agent!.logs.filter((l) => l.msg === 'node list failed').length, (n) => n >= 1, 'a refused list');
+    await waitFor('a refused list', () => agent!.logs.filter((l) => l.msg === 'node list failed').length, { accept: (n) => n >= 1 });
     expect(nodeWrites(world.sandbox)).toBe(0);
     await converged(defaultWire(), 'labels match IMDS', 45_000);
     expect(ownershipProblems(world.sandbox)).toEqual([]);
@@ -173,7 +158,7 @@ describe('Kubernetes API faults on the watch and at start-up', () => {
     world.sandbox.setFaults({ faults: [], refuse: { forMs: 2000, mode: 'close' } });
     const next = wireWithTags([{ name: 'during', value: 'outage' }]);
     world.emulator.setFixture(next);
-    await until(() => agent!.metric('imds_labeler_watch_restarts_total'), (v) => v >= 1, 'the watch noticed');
+    await waitFor('the watch noticed', () => agent!.metric('imds_labeler_watch_restarts_total'), { accept: (v) => v >= 1 });
     expect(nodeMeta(world.sandbox).labels).toEqual(before.labels);
     await converged(next, 'converged after the outage');
   });
@@ -184,7 +169,7 @@ describe('the node itself comes and goes', () => {
     world.sandbox.deleteNode('node-0');
     world.sandbox.resetCounters();
     agent = await startInProcessAgent(world);
-    await until(() => agent!.logs.some((l) => l.msg === 'node does not exist (yet); waiting for it'), Boolean, 'waiting logged');
+    await waitFor('waiting logged', () => agent!.logs.some((l) => l.msg === 'node does not exist (yet); waiting for it'), { accept: Boolean });
     await sleep(1000);
     expect(nodeWrites(world.sandbox)).toBe(0);
     expect(await agent.metric('imds_labeler_node_patches_total')).toBe(0);
@@ -315,15 +300,15 @@ describe('other writers on the same node', () => {
       // Until both have read the last document, their desired states differ and they may
       // overwrite each other (paced, see the next test). Then: many polls, and not one write.
       const final = JSON.stringify(w.compute.tagsList);
-      await until(() => last, (l) => l[0] === final && l[1] === final, 'both agents read the last document');
+      await waitFor('both agents read the last document', () => last, { accept: (l) => l[0] === final && l[1] === final });
       await converged(w, 'converged on the last document');
       // Let a reconcile that started from a watch event older than the other agent's last patch
       // end (it meets a 409 and re-reads): the steady state is what comes after.
       world.emulator.resetCounters();
-      await until(() => world.emulator.requests().byPath['/metadata/instance'] ?? 0, (n) => n >= 4, 'a few polls to settle');
+      await waitFor('a few polls to settle', () => world.emulator.requests().byPath['/metadata/instance'] ?? 0, { accept: (n) => n >= 4 });
       world.sandbox.resetCounters();
       world.emulator.resetCounters();
-      await until(() => world.emulator.requests().byPath['/metadata/instance'] ?? 0, (n) => n >= 12, 'a dozen polls between them');
+      await waitFor('a dozen polls between them', () => world.emulator.requests().byPath['/metadata/instance'] ?? 0, { accept: (n) => n >= 12 });
       expect(nodeWrites(world.sandbox)).toBe(0);
       expect(ownershipProblems(world.sandbox)).toEqual([]);
     } finally {
@@ -336,11 +321,11 @@ describe('other writers on the same node', () => {
     agent = await startInProcessAgent(world);
     const other = await startInProcessAgent(world, { config: { labels: { tags: { include: ['a'] } } } });
     try {
-      await until(() => nodeWrites(world.sandbox), (n) => n >= 2, 'both wrote');
+      await waitFor('both wrote', () => nodeWrites(world.sandbox), { accept: (n) => n >= 2 });
       world.sandbox.resetCounters();
       world.emulator.resetCounters();
       // About 5 s of polls (each agent polls at most twice a second, its IMDS rate limit).
-      await until(() => world.emulator.requests().byPath['/metadata/instance'] ?? 0, (n) => n >= 20, 'twenty polls between them');
+      await waitFor('twenty polls between them', () => world.emulator.requests().byPath['/metadata/instance'] ?? 0, { accept: (n) => n >= 20 });
       // Unpaced, each write triggers the other's at once: hundreds of writes in that time.
       // Paced: a burst of 5, then one per 2 s, per agent.
       expect(nodeWrites(world.sandbox)).toBeLessThanOrEqual(30);

@@ -3,8 +3,9 @@ import { writeFileSync } from 'node:fs';
 import net, { type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ENTRY, eventually, startAgentProcess, type AgentProcess } from '../helpers/agentProcess.ts';
-import { agentConfig, defaultWire, desiredFor, matchesDesired, nodeMeta, ownershipProblems, startWorld, until, wireWithTags, type World } from './harness.ts';
+import { ENTRY, startAgentProcess, type AgentProcess } from '../helpers/agentProcess.ts';
+import { agentConfig, defaultWire, desiredFor, matchesDesired, nodeMeta, ownershipProblems, startWorld, wireWithTags, type World } from './harness.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 /**
  * Scenarios about the process itself, with the real entry point in a child process: signals in
@@ -32,7 +33,7 @@ afterEach(async () => {
 const start = (extra: string[] = []) =>
   startAgentProcess(['--node-name', NODE, '--kubeconfig', world.kubeconfig, '--imds-endpoint', world.emulator.url, '--poll-period', '200ms', '--poll-jitter', '0', '--resync-period', '2s', ...extra]);
 const config = agentConfig();
-const converged = (wire: unknown, what: string) => until(() => matchesDesired(world.sandbox, desiredFor(wire, config)), Boolean, what, 30_000);
+const converged = (wire: unknown, what: string) => waitFor(what, () => matchesDesired(world.sandbox, desiredFor(wire, config)), { accept: Boolean, timeoutMs: 30_000 });
 const patches = () => world.sandbox.counters().byVerbResource['patch nodes'] ?? 0;
 
 describe('signals', () => {
@@ -43,7 +44,7 @@ describe('signals', () => {
     const next = wireWithTags([{ name: 'in-flight', value: 'yes' }]);
     const sent = patches();
     world.emulator.setFixture(next);
-    await eventually(patches, (n) => n > sent, 20_000, 'a patch in flight');
+    await waitFor('a patch in flight', patches, { accept: (n) => n > sent, timeoutMs: 20_000 });
     expect(nodeMeta(world.sandbox).labels['tags.imds-labeler.io/in-flight']).toBeUndefined();
     expect(await agent.stop('SIGTERM')).toBe(0);
     expect(ownershipProblems(world.sandbox)).toEqual([]);
@@ -57,7 +58,7 @@ describe('signals', () => {
     await converged(defaultWire(), 'initial labels');
     const before = nodeMeta(world.sandbox).labels;
     world.emulator.setFaults({ faults: [{ path: '/metadata/instance', hang: true }] });
-    await eventually(() => agent!.metricValue('imds_labeler_imds_timeouts_total'), (v) => (v ?? 0) >= 1, 30_000, 'a hung request timed out');
+    await waitFor('a hung request timed out', () => agent!.metricValue('imds_labeler_imds_timeouts_total'), { accept: (v) => (v ?? 0) >= 1, timeoutMs: 30_000 });
     expect(await agent.stop('SIGTERM')).toBe(0);
     expect(nodeMeta(world.sandbox).labels).toEqual(before);
   });
@@ -65,7 +66,7 @@ describe('signals', () => {
   it('SIGTERM while the API server refuses connections: exits 0', async () => {
     world.sandbox.setFaults({ faults: [], refuse: { forMs: 60_000, mode: 'reset' } });
     agent = await start();
-    await eventually(() => agent!.logs.filter((l) => l.msg === 'node list failed').length, (n) => n >= 2, 20_000, 'two refused lists');
+    await waitFor('two refused lists', () => agent!.logs.filter((l) => l.msg === 'node list failed').length, { accept: (n) => n >= 2, timeoutMs: 20_000 });
     expect(await agent.stop('SIGTERM')).toBe(0);
   });
 
@@ -88,7 +89,7 @@ describe('signals', () => {
       const next = wireWithTags(round === 3 ? [] : tags);
       const sent = patches();
       world.emulator.setFixture(next);
-      if (round % 2 === 0) await eventually(patches, (n) => n > sent, 20_000, 'a patch in flight');
+      if (round % 2 === 0) await waitFor('a patch in flight', patches, { accept: (n) => n > sent, timeoutMs: 20_000 });
       await agent.stop('SIGKILL');
       expect(agent.proc.signalCode).toBe('SIGKILL');
       expect(ownershipProblems(world.sandbox), `after kill ${round}`).toEqual([]);

@@ -14,9 +14,10 @@ import { reconcile } from '../../src/kube/reconcile.ts';
 import { NodeSyncer } from '../../src/kube/syncer.ts';
 import { toNodeMeta, type MetadataPatch, type NodeMeta } from '../../src/kube/types.ts';
 import { systemClock } from '../../src/clock.ts';
-import { ENTRY, eventually, startAgentProcess, type AgentProcess } from '../helpers/agentProcess.ts';
+import { ENTRY, startAgentProcess, type AgentProcess } from '../helpers/agentProcess.ts';
 import { startEndless, startHostile, serveJson, type HostileServer } from './hostile.ts';
-import { agentConfig, defaultWire, desiredFor, matchesDesired, nodeMeta, OWNERSHIP, startWorld, until, wireWithTags, type World } from './harness.ts';
+import { agentConfig, defaultWire, desiredFor, matchesDesired, nodeMeta, OWNERSHIP, startWorld, wireWithTags, type World } from './harness.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 /**
  * Security properties, each against something hostile: a proxy in the environment, a redirecting
@@ -58,7 +59,7 @@ describe('what the agent sends to IMDS', () => {
   it('exactly Metadata: true, never X-Forwarded-For or any forwarding header', async () => {
     const imds = await hostile(serveJson(() => defaultWire()));
     agent = await startAgentProcess(args('sec-0', imds.url));
-    await until(() => matchesDesired(world.sandbox, desiredFor(defaultWire(), config), 'sec-0'), Boolean, 'labeled from the recording IMDS');
+    await waitFor('labeled from the recording IMDS', () => matchesDesired(world.sandbox, desiredFor(defaultWire(), config), 'sec-0'), { accept: Boolean });
     expect(imds.requests.length).toBeGreaterThanOrEqual(1);
     for (const r of imds.requests) {
       expect(r.method).toBe('GET');
@@ -88,8 +89,8 @@ describe('what the agent sends to IMDS', () => {
         no_proxy: '127.0.0.1',
       };
       agent = await startAgentProcess(args('sec-1', emulator.url), env);
-      await until(() => matchesDesired(world.sandbox, desiredFor(defaultWire(), config), 'sec-1'), Boolean, 'labeled through a direct connection');
-      await eventually(() => emulator.requests().byPath['/metadata/instance'] ?? 0, (n) => n >= 5, 20_000, 'five polls');
+      await waitFor('labeled through a direct connection', () => matchesDesired(world.sandbox, desiredFor(defaultWire(), config), 'sec-1'), { accept: Boolean });
+      await waitFor('five polls', () => emulator.requests().byPath['/metadata/instance'] ?? 0, { accept: (n) => n >= 5, timeoutMs: 20_000 });
       expect(proxy.requests).toEqual([]);
       expect(proxy.connections()).toBe(0);
     } finally {
@@ -104,7 +105,7 @@ describe('what the agent sends to IMDS', () => {
       res.end();
     });
     agent = await startAgentProcess(args('sec-2', redirector.url));
-    await eventually(() => agent!.metricValue('imds_labeler_imds_errors_total', { code: String(status) }), (v) => (v ?? 0) >= 3, 20_000, 'redirects counted');
+    await waitFor('redirects counted', () => agent!.metricValue('imds_labeler_imds_errors_total', { code: String(status) }), { accept: (v) => (v ?? 0) >= 3, timeoutMs: 20_000 });
     expect(target.requests).toEqual([]);
     expect(target.connections()).toBe(0);
     expect(nodeMeta(world.sandbox, 'sec-2').labels['tags.imds-labeler.io/redirected']).toBeUndefined();
@@ -115,9 +116,9 @@ describe('what the agent sends to IMDS', () => {
     const endless = await startEndless();
     servers.push(endless);
     agent = await startAgentProcess(args('sec-3', endless.url));
-    await eventually(() => endless.bytesPerResponse.length, (n) => n >= 2, 20_000, 'two endless answers cut');
+    await waitFor('two endless answers cut', () => endless.bytesPerResponse.length, { accept: (n) => n >= 2, timeoutMs: 20_000 });
     const rssEarly = (await agent.metricValue('imds_labeler_process_resident_memory_bytes'))!;
-    await eventually(() => endless.bytesPerResponse.length, (n) => n >= 12, 30_000, 'twelve endless answers cut');
+    await waitFor('twelve endless answers cut', () => endless.bytesPerResponse.length, { accept: (n) => n >= 12, timeoutMs: 30_000 });
     const rssLate = (await agent.metricValue('imds_labeler_process_resident_memory_bytes'))!;
     // The cap is 1 MiB; what the server could push past it is bounded by socket buffers.
     const MiB = 1024 * 1024;
@@ -239,7 +240,7 @@ describe('keys outside the agent\'s prefixes are refused in code', () => {
     const want = Object.fromEntries(FOREIGN.map((k) => [k, 'pwned']));
     syncer.setDesired({ labels: { ...want, 'imds-labeler.io/zone': '1' }, annotations: want, skipped: [] });
     syncer.setObserved(toNodeMeta(world.sandbox.getNode('sec-4')!));
-    await until(() => nodeMeta(world.sandbox, 'sec-4').labels['imds-labeler.io/zone'], (v) => v === '1', 'own key written');
+    await waitFor('own key written', () => nodeMeta(world.sandbox, 'sec-4').labels['imds-labeler.io/zone'], { accept: (v) => v === '1' });
     await syncer.idle();
     controller.abort();
     const labels = nodeMeta(world.sandbox, 'sec-4').labels;
@@ -297,7 +298,7 @@ describe('logs never carry tokens, nor tag values at info or above, through ever
     world.emulator.setFixture(secretWire());
     const a = await startAgentProcess(['--node-name', node, '--kubeconfig', kubeconfig, '--imds-endpoint', world.emulator.url, '--poll-period', '200ms', '--poll-jitter', '0', '--resync-period', '1s', '--log-level', level, ...extra]);
     agent = a;
-    await eventually(() => a.metricValue('imds_labeler_reconciles_total'), (v) => (v ?? 0) >= 1, 20_000, 'first reconcile');
+    await waitFor('first reconcile', () => a.metricValue('imds_labeler_reconciles_total'), { accept: (v) => (v ?? 0) >= 1, timeoutMs: 20_000 });
     // Kubernetes faults: conflicts, throttling, errors, refusal of a patch, a cut watch.
     world.sandbox.setFaults({
       faults: [
@@ -313,13 +314,13 @@ describe('logs never carry tokens, nor tag values at info or above, through ever
     });
     const changed = tagsFirst([...secretTags, { name: 'rotated', value: 'Rotated-Secret-Value-42' }]);
     world.emulator.setFixture(changed);
-    await eventually(() => a.logs.length, (n) => n >= 8, 20_000, 'some logs');
+    await waitFor('some logs', () => a.logs.length, { accept: (n) => n >= 8, timeoutMs: 20_000 });
     // Every IMDS failure the emulator can produce, each with a body or an error that could quote
     // the document: the table is keyed by the emulator's actions, so a new one must be added here.
     for (const fault of Object.values(IMDS_FAULTS).flat()) {
       world.emulator.setFaults({ faults: [{ path: '/metadata/instance', ...fault, ...('statuses' in fault ? {} : { times: 2 }) }] });
       const before = (await a.metricValue('imds_labeler_imds_requests_total')) ?? 0;
-      await eventually(() => a.metricValue('imds_labeler_imds_requests_total'), (v) => (v ?? 0) >= before + 3, 20_000, `requests through ${JSON.stringify(fault)}`);
+      await waitFor(`requests through ${JSON.stringify(fault)}`, () => a.metricValue('imds_labeler_imds_requests_total'), { accept: (v) => (v ?? 0) >= before + 3, timeoutMs: 20_000 });
     }
     world.emulator.setFaults({ faults: [] });
     world.sandbox.setFaults({ faults: [] });

@@ -4,18 +4,8 @@ import { runInNewContext } from 'node:vm';
 import type { Clock } from '../../src/clock.ts';
 import type { FaultPlan } from '../../testbed/imds-emulator/faults.ts';
 import type { SandboxFaults } from '../../testbed/kube-sandbox/server.ts';
-import {
-  defaultWire,
-  desiredFor,
-  matchesDesired,
-  nodeMeta,
-  ownershipProblems,
-  startInProcessAgent,
-  startWorld,
-  until,
-  wireWithTags,
-  type Tag,
-} from './harness.ts';
+import { defaultWire, desiredFor, matchesDesired, nodeMeta, ownershipProblems, startInProcessAgent, startWorld, wireWithTags, type Tag } from './harness.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 /**
  * The soak: the real agent loop in this process against the emulator and the sandbox, for many
@@ -302,7 +292,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     world.emulator.setFixture(finalWire);
     let finalConsistent = true;
     try {
-      await until(() => matchesDesired(world.sandbox, desiredFor(finalWire, agent.config)), Boolean, 'final convergence', 60_000);
+      await waitFor('final convergence', () => matchesDesired(world.sandbox, desiredFor(finalWire, agent.config)), { accept: Boolean, timeoutMs: 60_000 });
     } catch (err) {
       finalConsistent = false;
       log(String(err));

@@ -1,23 +1,8 @@
 import fc from 'fast-check';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { builtInFixture } from '../../testbed/imds-emulator/fixtures.ts';
-import {
-  agentPart,
-  defaultWire,
-  foreignPart,
-  nodeMeta,
-  ownershipProblems,
-  startInProcessAgent,
-  startWorld,
-  TAG_PREFIX,
-  TAGS_ANNOTATION,
-  until,
-  wireWithTags,
-  type InProcessAgent,
-  type Tag,
-  type Wire,
-  type World,
-} from './harness.ts';
+import { agentPart, defaultWire, foreignPart, nodeMeta, ownershipProblems, startInProcessAgent, startWorld, TAG_PREFIX, TAGS_ANNOTATION, wireWithTags, type InProcessAgent, type Tag, type Wire, type World } from './harness.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 /**
  * Hostile and extreme VM tags through the real agent loop (in process, against the sandbox).
@@ -84,7 +69,7 @@ function checkNode(tags: readonly Tag[]): void {
 }
 
 const converge = (tags: readonly Tag[], what = 'annotation converged') =>
-  until(() => nodeMeta(world.sandbox).annotations[TAGS_ANNOTATION], (v) => (tags.length ? v === annotationOf(tags) : v === undefined), what);
+  waitFor(what, () => nodeMeta(world.sandbox).annotations[TAGS_ANNOTATION], { accept: (v) => (tags.length ? v === annotationOf(tags) : v === undefined) });
 
 describe('tag edge cases', () => {
   it('the built-in tag-edge-cases fixture: only valid labels, nothing outside the prefixes, every tag in the annotation', async () => {
@@ -124,7 +109,7 @@ describe('tag edge cases', () => {
     const tags = Array.from({ length: 50 }, (_, i) => ({ name: `${i}${'🚀'.repeat(255)}`, value: '한'.repeat(256) }));
     world.emulator.setFixture(wireWithTags(tags));
     agent = await startInProcessAgent(world);
-    const annotations = await until(() => nodeMeta(world.sandbox).annotations, (a) => 'imds-labeler.io/tags-omitted' in a, 'annotation written, with the count left out');
+    const annotations = await waitFor('annotation written, with the count left out', () => nodeMeta(world.sandbox).annotations, { accept: (a) => 'imds-labeler.io/tags-omitted' in a });
     const kept = JSON.parse(annotations[TAGS_ANNOTATION]!) as Tag[];
     expect(Buffer.byteLength(annotations[TAGS_ANNOTATION]!, 'utf8')).toBeLessThanOrEqual(64 * 1024);
     expect(kept.length + Number(annotations['imds-labeler.io/tags-omitted'])).toBe(50);

@@ -16,6 +16,7 @@ import {
 } from '@kubernetes/client-node';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startSandbox, type Sandbox } from '../../testbed/kube-sandbox/index.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 let sandbox: Sandbox;
 let kc: KubeConfig;
@@ -54,14 +55,6 @@ function errno(err: unknown): string | undefined {
     if (typeof e.code === 'string') return e.code;
   }
   return undefined;
-}
-
-async function until(cond: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 describe('nodes through CoreV1Api', () => {
@@ -180,10 +173,10 @@ describe('watch', () => {
     const watch = new Watch(kc);
     let done: unknown = 'open';
     const ctl = await watch.watch('/api/v1/nodes', {}, (type, obj: V1Node) => seen.push(`${type} ${obj.metadata?.name}`), (err) => (done = err));
-    await until(() => seen.length === 3);
+    await waitFor('seen.length === 3', () => seen.length === 3, { timeoutMs: 5000 });
     await core.patchNode({ name: 'node-1', body: { metadata: { labels: { w: '1' } } } }, merge);
     sandbox.deleteNode('node-2');
-    await until(() => seen.length === 5);
+    await waitFor('seen.length === 5', () => seen.length === 5, { timeoutMs: 5000 });
     expect(seen).toEqual(['ADDED node-0', 'ADDED node-1', 'ADDED node-2', 'MODIFIED node-1', 'DELETED node-2']);
     ctl.abort();
     expect(sandbox.counters().byVerbResource['watch nodes']).toBe(1);
@@ -200,9 +193,9 @@ describe('watch', () => {
       (type, obj: V1Node) => seen.push(`${type} ${obj.metadata?.name}`),
       () => {},
     );
-    await until(() => seen.length === 1);
+    await waitFor('seen.length === 1', () => seen.length === 1, { timeoutMs: 5000 });
     await core.patchNode({ name: 'node-0', body: { metadata: { labels: { role: null } } } }, merge);
-    await until(() => seen.length === 2);
+    await waitFor('seen.length === 2', () => seen.length === 2, { timeoutMs: 5000 });
     expect(seen).toEqual(['ADDED node-0', 'DELETED node-0']);
     ctl.abort();
   });
@@ -216,7 +209,7 @@ describe('watch', () => {
     const events: { type: string; obj: Record<string, unknown> }[] = [];
     let finished = false;
     await new Watch(kc).watch('/api/v1/nodes', { resourceVersion: '1000' }, (type, obj) => events.push({ type, obj }), () => (finished = true));
-    await until(() => finished);
+    await waitFor('finished', () => finished, { timeoutMs: 5000 });
     expect(events).toHaveLength(1);
     expect(events[0]).toMatchObject({ type: 'ERROR', obj: { kind: 'Status', status: 'Failure', reason: 'Expired', code: 410 } });
   });
@@ -225,7 +218,7 @@ describe('watch', () => {
     let finished: unknown = 'open';
     const started = Date.now();
     await new Watch(kc).watch('/api/v1/nodes', { timeoutSeconds: 1 }, () => {}, (err) => (finished = err));
-    await until(() => finished !== 'open', 5000);
+    await waitFor('finished !== \'open\'', () => finished !== 'open', { timeoutMs: 5000 });
     expect(finished).toBeNull();
     expect(Date.now() - started).toBeGreaterThanOrEqual(900);
   });
@@ -238,7 +231,7 @@ describe('watch', () => {
     const ctl = await new Watch(kc).watch('/api/v1/nodes', { allowWatchBookmarks: true, resourceVersion: sandbox.resourceVersion() }, (type, obj) => {
       if (type === 'BOOKMARK') bookmarks.push(obj);
     }, () => {});
-    await until(() => bookmarks.length >= 1);
+    await waitFor('bookmarks.length >= 1', () => bookmarks.length >= 1, { timeoutMs: 5000 });
     expect(bookmarks[0]).toEqual({ kind: 'Node', apiVersion: 'v1', metadata: { resourceVersion: sandbox.resourceVersion() } });
     ctl.abort();
   });
@@ -256,11 +249,11 @@ describe('watch', () => {
     const added: string[] = [];
     informer.on('add', (n) => added.push(n.metadata!.name!));
     await informer.start();
-    await until(() => added.length === 3);
-    await until(() => (sandbox.counters().byVerbResource['list nodes'] ?? 0) === 2);
-    await until(() => (sandbox.counters().byVerbResource['watch nodes'] ?? 0) === 3, 10_000);
+    await waitFor('added.length === 3', () => added.length === 3, { timeoutMs: 5000 });
+    await waitFor('(sandbox.counters().byVerbResource[\'list nodes\'] ?? 0) === 2', () => (sandbox.counters().byVerbResource['list nodes'] ?? 0) === 2, { timeoutMs: 5000 });
+    await waitFor('(sandbox.counters().byVerbResource[\'watch nodes\'] ?? 0) === 3', () => (sandbox.counters().byVerbResource['watch nodes'] ?? 0) === 3, { timeoutMs: 10_000 });
     sandbox.putNode({ metadata: { name: 'node-3' } });
-    await until(() => added.includes('node-3'));
+    await waitFor('added.includes(\'node-3\')', () => added.includes('node-3'), { timeoutMs: 5000 });
     expect(informer.list().map((n) => n.metadata?.name)).toEqual(['node-0', 'node-1', 'node-2', 'node-3']);
     await informer.stop();
   });
@@ -378,12 +371,12 @@ describe('faults', () => {
     const seen: string[] = [];
     let done: unknown = 'open';
     await new Watch(kc).watch('/api/v1/nodes', {}, (t) => seen.push(t), (err) => (done = err));
-    await until(() => done !== 'open');
+    await waitFor('done !== \'open\'', () => done !== 'open', { timeoutMs: 5000 });
     expect(seen).toEqual(['ADDED', 'ADDED']);
     sandbox.setFaults({ faults: [{ verb: 'watch', status: 410, times: 1 }] });
     let err: { statusCode?: number } | undefined;
     await new Watch(kc).watch('/api/v1/nodes', {}, () => {}, (e) => (err = e));
-    await until(() => err !== undefined);
+    await waitFor('err !== undefined', () => err !== undefined, { timeoutMs: 5000 });
     expect(err?.statusCode).toBe(410);
   });
 

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT } from './env.ts';
+import { ROOT } from '../../helpers/bundledAgent.ts';
 import { sampleTreePeak } from './proc.ts';
 
 /**

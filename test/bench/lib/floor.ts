@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Cluster, Workspace } from './env.ts';
-import { NODE, imageNodeOptions } from './env.ts';
+import type { Cluster, Workspace } from '../../helpers/bundledAgent.ts';
+import { NODE, imageNodeOptions } from '../../helpers/bundledAgent.ts';
 
 /**
  * The floor: what any Node.js program that labels a node from IMDS must pay. Plain Node.js with

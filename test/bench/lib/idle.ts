@@ -1,9 +1,9 @@
 import { join } from 'node:path';
 import { mkdirSync } from 'node:fs';
 import { runBaseline } from './baseline.ts';
-import { NODE, agentLabels, startAgent, startCluster, type Workspace } from './env.ts';
+import { NODE, agentLabels, startAgent, startCluster, type Workspace } from '../../helpers/bundledAgent.ts';
 import { cpuSeconds, treeCpuSeconds } from './proc.ts';
-import { sleep, until } from './stats.ts';
+import { sleep, waitFor } from '../../helpers/wait.ts';
 
 /**
  * Idle CPU in real time: the shipped bundle at the chart's settings (60 s polls, 5 min watches)
@@ -38,7 +38,7 @@ export async function measureIdleCpu(ws: Workspace, o: { minutes: number; repeat
   const loops = loopNodes.map((node) => runBaseline({ dir: ws.dir, imdsUrl: cluster.emulator.url, kubeconfig: cluster.kubeconfigYaml, node, cycles: 0, periodSeconds: o.periodSeconds, home }));
   try {
     const labelled = (node: string) => Object.keys(agentLabels(cluster.sandbox, node)).length > 0;
-    await until('labels on every idle node', () => [...agentNodes, ...loopNodes].every(labelled), 120_000, 50);
+    await waitFor('labels on every idle node', () => [...agentNodes, ...loopNodes].every(labelled), { timeoutMs: 120_000, everyMs: 50 });
     await sleep(o.settleMs ?? 10_000);
     const agentCpu0 = agents.map((a) => cpuSeconds(a.pid));
     const loopCpu0 = loops.map((l) => treeCpuSeconds(l.pid));

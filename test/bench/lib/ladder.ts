@@ -2,10 +2,11 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, statSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { agentPathBytes, buildBundle, STEPS, type Step } from '../../../scripts/build.ts';
-import { ROOT, agentLabels, imageNodeOptions, resetNode, startAgent, startCluster, type Workspace } from './env.ts';
+import { ROOT, agentLabels, imageNodeOptions, resetNode, startAgent, startCluster, type Workspace } from '../../helpers/bundledAgent.ts';
 import { memory } from './proc.ts';
-import { fixed, median, until } from './stats.ts';
-import { warpedClock } from './warp.ts';
+import { fixed, median } from './stats.ts';
+import { warpedClock } from '../../helpers/warp.ts';
+import { waitFor } from '../../helpers/wait.ts';
 
 /**
  * The footprint ladder behind docs/performance.md: the bundle as it was, then each build step
@@ -74,7 +75,7 @@ export async function runLadder(ws: Workspace, o: { coldRuns: number; runs: numb
         for (let r = 0; r < o.coldRuns; r++) {
           resetNode(cluster.sandbox);
           const a = startAgent({ ws, cluster, entry: rung.entry, imageOptions: rung.options, yaml: rung.yaml });
-          await until('labels', () => Object.keys(agentLabels(cluster.sandbox)).length > 0, 30_000, 2);
+          await waitFor('labels', () => Object.keys(agentLabels(cluster.sandbox)).length > 0, { timeoutMs: 30_000, everyMs: 2 });
           cold.push(performance.now() - a.spawnedAt);
           await a.stop();
         }
@@ -86,8 +87,8 @@ export async function runLadder(ws: Workspace, o: { coldRuns: number; runs: numb
       const cluster = await startCluster(ws.dir, { clock: warpedClock(o.warp) });
       try {
         const a = startAgent({ ws, cluster, entry: rung.entry, imageOptions: rung.options, yaml: rung.yaml, warp: o.warp, args: ['--poll-period', '1s', '--poll-jitter', '0'] });
-        await until('labels', () => Object.keys(agentLabels(cluster.sandbox)).length > 0, 60_000);
-        await until(`${o.cycles} polls`, () => cluster.emulator.requests().total >= o.cycles, 600_000, 100);
+        await waitFor('labels', () => Object.keys(agentLabels(cluster.sandbox)).length > 0, { timeoutMs: 60_000, everyMs: 5 });
+        await waitFor(`${o.cycles} polls`, () => cluster.emulator.requests().total >= o.cycles, { timeoutMs: 600_000, everyMs: 100 });
         peak.push(memory(a.pid).peakMiB);
         await a.stop();
       } finally {

@@ -1,5 +1,4 @@
 /** Small statistics for benchmark runs: medians, not means, on a shared and noisy machine. */
-import { pollUntil, sleep } from '../../helpers/wait.ts';
 
 export function median(values: readonly number[]): number {
   if (values.length === 0) return Number.NaN;
@@ -26,11 +25,4 @@ export function spread(values: readonly number[], decimals = 1): string {
   if (values.length === 0) return 'n/a';
   if (values.length === 1) return fixed(values[0]!, decimals);
   return `${fixed(median(values), decimals)} (${fixed(min(values), decimals)}–${fixed(max(values), decimals)})`;
-}
-
-export { sleep };
-
-/** Polls `check` every `everyMs` until it holds; throws after `timeoutMs`. */
-export async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs: number, everyMs = 5): Promise<void> {
-  await pollUntil(check, Boolean, what, timeoutMs, everyMs);
 }

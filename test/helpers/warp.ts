@@ -1,6 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Clock } from '../../../src/clock.ts';
+import type { Clock } from '../../src/clock.ts';
 
 /**
  * Accelerated time. A simulated hour of a 60 s poll period is 60 polls, 8 watch renewals and 6
@@ -17,7 +17,7 @@ import type { Clock } from '../../../src/clock.ts';
  */
 
 const PRELOAD = `'use strict';
-// Benchmark only: time runs \${factor} times faster (see test/bench/lib/warp.ts).
+// Benchmark only: time runs \${factor} times faster (see test/helpers/warp.ts).
 const factor = Number(process.env.IMDS_LABELER_BENCH_WARP || 1);
 if (factor > 1) {
   const timers = require('node:timers');

@@ -4,15 +4,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
-import { buildBundle, COMPILE_CACHE_SCRIPT } from '../../../scripts/build.ts';
-import type { Clock } from '../../../src/clock.ts';
-import { startEmulator, type Emulator } from '../../../testbed/imds-emulator/server.ts';
-import { startSandbox, type Sandbox } from '../../../testbed/kube-sandbox/server.ts';
-import { until } from './stats.ts';
+import { buildBundle, COMPILE_CACHE_SCRIPT } from '../../scripts/build.ts';
+import type { Clock } from '../../src/clock.ts';
+import { startEmulator, type Emulator } from '../../testbed/imds-emulator/server.ts';
+import { startSandbox, type Sandbox } from '../../testbed/kube-sandbox/server.ts';
 import { selfSignedCertificate, startTlsFront, type TlsFront } from './tls.ts';
+import { waitFor } from './wait.ts';
 import { WARP_ENV, writeWarpPreload } from './warp.ts';
 
-export const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const NODE = 'aks-nodepool1-00000000';
 
 /** NODE_OPTIONS of the image (the Dockerfile's ENV line), with /app/ pointing at `distDir`. */
@@ -212,7 +212,7 @@ export function startAgent(o: AgentOptions): AgentProcess {
   proc.stderr!.on('data', (c: Buffer) => (err = (err + c.toString()).slice(-4000)));
   const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
   const getPort = async () => {
-    await until('the agent to start', () => port !== undefined || proc.exitCode !== null, 30_000);
+    await waitFor('the agent to start', () => port !== undefined || proc.exitCode !== null, { timeoutMs: 30_000, everyMs: 5 });
     if (port === undefined) throw new Error(`the agent exited: ${err}`);
     return port;
   };
