@@ -23,7 +23,7 @@ import { fixed, median, spread } from './lib/stats.ts';
 import { startBareNode, startFloor, type FloorProcess } from './lib/floor.ts';
 import { measureIdleCpu, type IdleResult } from './lib/idle.ts';
 import { runLadder } from './lib/ladder.ts';
-import { warpedClock } from '../helpers/warp.ts';
+import { ScaledClock } from '../helpers/fakeClock.ts';
 import { sleep, waitFor } from '../helpers/wait.ts';
 
 const { values } = parseArgs({
@@ -152,7 +152,7 @@ for (const tls of section('cold') ? [true, false] : []) {
 // ---- Long accelerated run: thousands of polls at a 1 s period, time WARP x faster.
 for (let run = 0; run < (section('long') ? RUNS : 0); run++) {
   progress(`long run ${run + 1}/${RUNS}: ${CYCLES} polls, period ${LONG_PERIOD_MS} ms of agent time, time x${WARP}`);
-  const clock = warpedClock(WARP);
+  const clock = new ScaledClock(WARP);
   await withCluster({ clock }, async (c) => {
     const a = startAgent({ ws, cluster: c, warp: WARP, args: ['--poll-period', `${LONG_PERIOD_MS}ms`, '--poll-jitter', '0'] });
     await waitFor('labels from the agent', () => labelled(c), { timeoutMs: 60_000, everyMs: 5 });
@@ -178,7 +178,7 @@ for (let run = 0; run < (section('long') ? RUNS : 0); run++) {
 // ---- Steady state for a simulated hour at the deployed settings (60 s polls, 5 min watches).
 for (let run = 0; run < (section('hour') ? RUNS : 0); run++) {
   progress(`steady state ${run + 1}/${RUNS}: one hour of agent time at x${HOUR_WARP} (${fixed(3600 / HOUR_WARP, 0)} s)`);
-  const clock = warpedClock(HOUR_WARP);
+  const clock = new ScaledClock(HOUR_WARP);
   await withCluster({ clock }, async (c) => {
     const a = startAgent({ ws, cluster: c, warp: HOUR_WARP });
     await waitFor('labels from the agent', () => labelled(c), { timeoutMs: 60_000, everyMs: 5 });

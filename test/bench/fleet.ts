@@ -32,7 +32,6 @@ import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { MAX_START_SPREAD_MS, startAgentLoops, startSpreadMs, type AgentLoops } from '../../src/agent/loops.ts';
-import type { Clock } from '../../src/clock.ts';
 import { configSchema } from '../../src/config/schema.ts';
 import { parseInstanceDocument, type InstanceDocument } from '../../src/imds/document.ts';
 import { createClientNodeNodeClient, loadKubeConfig } from '../../src/kube/clientNode.ts';
@@ -43,6 +42,7 @@ import { builtInFixture } from '../../testbed/imds-emulator/fixtures.ts';
 import { cpuSeconds, memory } from './lib/proc.ts';
 import { startSandboxProcess } from './lib/sandboxProcess.ts';
 import { fixed } from './lib/stats.ts';
+import { ScaledClock } from '../helpers/fakeClock.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const { values } = parseArgs({ options: { nodes: { type: 'string', default: '1000' }, speed: { type: 'string', default: '2' }, 'hour-speed': { type: 'string', default: '60' } } });
@@ -59,87 +59,14 @@ const started = performance.now();
 /** FLEET_LOG=warn shows what the agents log (they are silent otherwise). */
 const logger = process.env.FLEET_LOG ? createLogger({ level: process.env.FLEET_LOG as 'warn', format: 'json' }) : silentLogger();
 
-// ---- Time: agent time runs SPEED times faster than the wall clock. Sleeps are kept in agent
-// time in one heap, so a change of speed (the steady-state hour runs faster) applies to sleeps
-// already pending, and 20,000 pending sleeps cost one wall-clock timer.
-let origin = { wall: Date.now(), agent: Date.now() };
-const agentNow = () => origin.agent + (Date.now() - origin.wall) * SPEED;
-interface Sleeper {
-  at: number;
-  fire: () => void;
-  cancelled: boolean;
-}
-const heap: Sleeper[] = [];
-function push(t: Sleeper): void {
-  heap.push(t);
-  for (let i = heap.length - 1; i > 0; ) {
-    const p = (i - 1) >> 1;
-    if (heap[p]!.at <= heap[i]!.at) break;
-    [heap[p], heap[i]] = [heap[i]!, heap[p]!];
-    i = p;
-  }
-}
-function pop(): Sleeper {
-  const top = heap[0]!;
-  const last = heap.pop()!;
-  if (heap.length) {
-    heap[0] = last;
-    for (let i = 0; ; ) {
-      const l = 2 * i + 1;
-      const r = l + 1;
-      let m = i;
-      if (l < heap.length && heap[l]!.at < heap[m]!.at) m = l;
-      if (r < heap.length && heap[r]!.at < heap[m]!.at) m = r;
-      if (m === i) break;
-      [heap[m], heap[i]] = [heap[i]!, heap[m]!];
-      i = m;
-    }
-  }
-  return top;
-}
-let driver: NodeJS.Timeout | undefined;
-let nextAt = Infinity;
-function drive(): void {
-  if (driver) clearTimeout(driver);
-  driver = undefined;
-  nextAt = Infinity;
-  const now = agentNow();
-  while (heap.length && heap[0]!.at <= now) {
-    const t = pop();
-    if (!t.cancelled) t.fire();
-  }
-  if (heap.length) {
-    nextAt = heap[0]!.at;
-    driver = setTimeout(drive, Math.max(1, (nextAt - now) / SPEED));
-  }
-}
+// ---- Time: agent time runs SPEED times faster than the wall clock, and the speed may change
+// while sleeps are pending (the steady-state hour runs faster).
+const clock = new ScaledClock(SPEED);
+const agentNow = () => clock.now();
 function setSpeed(speed: number): void {
-  origin = { wall: Date.now(), agent: agentNow() };
+  clock.setFactor(speed);
   SPEED = speed;
-  drive();
 }
-const clock: Clock = {
-  now: agentNow,
-  sleep: (ms, signal) =>
-    new Promise((resolve, reject) => {
-      if (signal?.aborted) return reject(signal.reason);
-      const sleeper: Sleeper = {
-        at: agentNow() + ms,
-        cancelled: false,
-        fire: () => {
-          signal?.removeEventListener('abort', onAbort);
-          resolve();
-        },
-      };
-      const onAbort = () => {
-        sleeper.cancelled = true;
-        reject(signal!.reason);
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      push(sleeper);
-      if (sleeper.at < nextAt) drive();
-    }),
-};
 /** Waits `agentMs` of agent time (at whatever speed applies meanwhile). */
 const wait = (agentMs: number) => clock.sleep(agentMs);
 /** A quiet pause between scenarios, at the fast speed. */

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { agentLabels, startAgent, startCluster, workspace, type AgentProcess, type Cluster, type Workspace } from '../helpers/bundledAgent.ts';
 
-import { warpedClock } from '../helpers/warp.ts';
+import { ScaledClock } from '../helpers/fakeClock.ts';
 import { sleep, waitFor } from '../helpers/wait.ts';
 
 /**
@@ -19,7 +19,7 @@ const WINDOW_MS = 30 * 60_000;
 let ws: Workspace;
 let cluster: Cluster;
 let agent: AgentProcess | undefined;
-const clock = warpedClock(WARP);
+const clock = new ScaledClock(WARP);
 
 beforeAll(async () => {
   ws = await workspace();

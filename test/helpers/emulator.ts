@@ -5,7 +5,7 @@
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { afterEach } from 'vitest';
 import { startEmulator, type Emulator, type EmulatorOptions } from '../../testbed/imds-emulator/server.ts';
-import type { Clock } from '../../src/clock.ts';
+import { FakeClock } from './fakeClock.ts';
 
 export interface RawResponse {
   status: number;
@@ -89,72 +89,6 @@ export async function requestFailure(promise: Promise<unknown>): Promise<Request
 }
 
 /**
- * A clock that moves only on advance(). Sleepers wake when the clock passes their time; every
- * requested sleep is recorded. waitForSleepers(n) resolves once n sleeps are pending.
- */
-export class ManualClock implements Clock {
-  #now: number;
-  #sleepers: { wake: number; resolve: () => void }[] = [];
-  #waiters: { count: number; resolve: () => void }[] = [];
-  /** Every duration passed to sleep(), in order. */
-  readonly sleeps: number[] = [];
-
-  constructor(start = Date.UTC(2025, 0, 15, 12, 0, 0)) {
-    this.#now = start;
-  }
-
-  now(): number {
-    return this.#now;
-  }
-
-  sleep(ms: number, signal?: AbortSignal): Promise<void> {
-    this.sleeps.push(ms);
-    if (signal?.aborted) return Promise.reject(signal.reason);
-    return new Promise((resolve, reject) => {
-      const sleeper = {
-        wake: this.#now + ms,
-        resolve: () => {
-          signal?.removeEventListener('abort', onAbort);
-          resolve();
-        },
-      };
-      const onAbort = () => {
-        this.#sleepers = this.#sleepers.filter((s) => s !== sleeper);
-        reject(signal!.reason);
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      this.#sleepers.push(sleeper);
-      this.#notify();
-    });
-  }
-
-  get pendingSleeps(): number {
-    return this.#sleepers.length;
-  }
-
-  /** Resolves once at least `count` sleeps are pending. */
-  waitForSleepers(count = 1): Promise<void> {
-    return new Promise((resolve) => {
-      this.#waiters.push({ count, resolve });
-      this.#notify();
-    });
-  }
-
-  advance(ms: number): void {
-    this.#now += ms;
-    const due = this.#sleepers.filter((s) => s.wake <= this.#now);
-    this.#sleepers = this.#sleepers.filter((s) => s.wake > this.#now);
-    for (const s of due) s.resolve();
-  }
-
-  #notify() {
-    const ready = this.#waiters.filter((w) => this.#sleepers.length >= w.count);
-    this.#waiters = this.#waiters.filter((w) => this.#sleepers.length < w.count);
-    for (const w of ready) w.resolve();
-  }
-}
-
-/**
  * Registers an afterEach that closes every emulator the returned factory started: frozen time
  * and no throttling unless the options say otherwise.
  */
@@ -164,7 +98,7 @@ export function emulatorPerTest(): (options?: EmulatorOptions) => Promise<Emulat
     await Promise.all(started.splice(0).map((e) => e.close()));
   });
   return async (options = {}) => {
-    const e = await startEmulator({ clock: new ManualClock(), rateLimitPerSecond: 0, ...options });
+    const e = await startEmulator({ clock: new FakeClock(), rateLimitPerSecond: 0, ...options });
     started.push(e);
     return e;
   };

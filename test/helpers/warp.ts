@@ -1,6 +1,5 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Clock } from '../../src/clock.ts';
 
 /**
  * Accelerated time. A simulated hour of a 60 s poll period is 60 polls, 8 watch renewals and 6
@@ -12,7 +11,7 @@ import type { Clock } from '../../src/clock.ts';
  * watchdog, the resync and the retry backoffs all run on it. The agent's own code is not changed.
  * Things that use neither (socket timeouts, V8's idle-time GC) keep wall time.
  *
- * The sandbox in the benchmark process gets `warpedClock(factor)`, so the watch timeouts it
+ * The sandbox in the benchmark process gets `new ScaledClock(factor)` (fakeClock.ts), so the watch timeouts it
  * enforces and the bookmarks it sends are in the same agent time.
  */
 
@@ -39,25 +38,4 @@ export function writeWarpPreload(dir: string): string {
   const path = join(dir, 'warp.cjs');
   writeFileSync(path, PRELOAD);
   return path;
-}
-
-/** A Clock whose time runs `factor` times faster than the wall clock. */
-export function warpedClock(factor: number): Clock {
-  const t0 = Date.now();
-  return {
-    now: () => Math.floor(t0 + (Date.now() - t0) * factor),
-    sleep: (ms, signal) =>
-      new Promise<void>((resolve, reject) => {
-        if (signal?.aborted) return reject(signal.reason);
-        const onAbort = () => {
-          clearTimeout(timer);
-          reject(signal!.reason);
-        };
-        const timer = setTimeout(() => {
-          signal?.removeEventListener('abort', onAbort);
-          resolve();
-        }, ms / factor);
-        signal?.addEventListener('abort', onAbort, { once: true });
-      }),
-  };
 }

@@ -273,28 +273,3 @@ export function same(a: Record<string, string>, b: Record<string, string>): bool
   return ka.length === kb.length && ka.every((k, i) => k === kb[i] && a[k] === b[k]);
 }
 
-/**
- * An IMDS-side clock for in-process runs whose waits take no real time: each sleep moves the
- * clock forward by its length and resolves on the next turn of the event loop. Shared by the
- * agent's IMDS stack and the emulator, so a fault "for 60 s" and a retry budget of 70 s are
- * measured on the same time line, in a fraction of a second. Only for components whose sleeps
- * are bounded by the work they wait for (retries, the rate limiter), never for loops that sleep
- * unconditionally.
- */
-export class WarpClock implements Clock {
-  #offset = 0;
-  now(): number {
-    return Date.now() + this.#offset;
-  }
-  /** Virtual time skipped so far. */
-  get skippedMs(): number {
-    return this.#offset;
-  }
-  sleep(ms: number, signal?: AbortSignal): Promise<void> {
-    return new Promise((resolve, reject) => {
-      if (signal?.aborted) return reject(signal.reason);
-      this.#offset += Math.max(0, ms);
-      setImmediate(() => (signal?.aborted ? reject(signal.reason) : resolve()));
-    });
-  }
-}

@@ -2,8 +2,9 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { FaultPlan } from '../../testbed/imds-emulator/faults.ts';
-import { agentPart, defaultWire, desiredFor, matchesDesired, nodeMeta, nodeWrites, ownershipProblems, startInProcessAgent, startWorld, WarpClock, wireWithTags, type InProcessAgent, type World } from './harness.ts';
+import { agentPart, defaultWire, desiredFor, matchesDesired, nodeMeta, nodeWrites, ownershipProblems, startInProcessAgent, startWorld, wireWithTags, type InProcessAgent, type World } from './harness.ts';
 import { waitFor } from '../helpers/wait.ts';
+import { SkipClock } from '../helpers/fakeClock.ts';
 
 /**
  * The IMDS half of the fault matrix, through the real agent loop in process: every fault starts
@@ -145,9 +146,9 @@ describe('IMDS 410 for a while (real time, shortened budget)', () => {
 
 describe('IMDS 410 for 60 s (IMDS says: retry for up to 70 s)', () => {
   // Accelerated: the agent's IMDS stack (retries, rate limiter) and the emulator share a
-  // WarpClock, on which every wait takes no real time. The budget is the real default, 70 s.
+  // SkipClock, on which every wait takes no real time. The budget is the real default, 70 s.
   let warpWorld: World;
-  const clock = new WarpClock();
+  const clock = new SkipClock();
   beforeAll(async () => {
     warpWorld = await startWorld({ nodes: ['node-0'], emulatorClock: clock });
   });

@@ -1,17 +1,17 @@
 import { performance } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import type { Clock } from '../../src/clock.ts';
 import type { FaultPlan } from '../../testbed/imds-emulator/faults.ts';
 import type { SandboxFaults } from '../../testbed/kube-sandbox/server.ts';
 import { defaultWire, desiredFor, matchesDesired, nodeMeta, ownershipProblems, startInProcessAgent, startWorld, wireWithTags, type Tag } from './harness.ts';
+import { ScaledClock } from '../helpers/fakeClock.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 /**
  * The soak: the real agent loop in this process against the emulator and the sandbox, for many
  * poll cycles, with random faults on both sides, IMDS changes, hand edits and node re-creation.
  *
- * Time is accelerated, not simulated: one FastClock, `factor` times faster than real time, drives
+ * Time is accelerated, not simulated: one ScaledClock, `factor` times faster than real time, drives
  * the agent (poller, retries, rate limiter, syncer, watch, watchdog, resync), the emulator
  * (throttle, fault durations, latency) and the sandbox (watch timeouts, bookmarks, latency). All
  * timers are real timers, so their order and every interleaving with real loopback I/O are
@@ -21,32 +21,6 @@ import { waitFor } from '../helpers/wait.ts';
  * least-squares line over the second half and reports the slopes, and counts unhandled
  * rejections and MaxListenersExceeded warnings (the classic AbortSignal listener leak).
  */
-
-export class FastClock implements Clock {
-  readonly factor: number;
-  readonly #origin = Date.now();
-  readonly #start = performance.now();
-  constructor(factor: number) {
-    this.factor = factor;
-  }
-  now(): number {
-    return this.#origin + (performance.now() - this.#start) * this.factor;
-  }
-  sleep(ms: number, signal?: AbortSignal): Promise<void> {
-    return new Promise((resolve, reject) => {
-      if (signal?.aborted) return reject(signal.reason);
-      const timer = setTimeout(() => {
-        signal?.removeEventListener('abort', onAbort);
-        resolve();
-      }, Math.max(0, ms) / this.factor);
-      const onAbort = () => {
-        clearTimeout(timer);
-        reject(signal!.reason);
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-    });
-  }
-}
 
 export interface SoakOptions {
   cycles: number;
@@ -179,7 +153,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   const random = prng(options.seed ?? 1);
   const log = options.log ?? (() => undefined);
   const gc = fullGc();
-  const clock = new FastClock(factor);
+  const clock = new ScaledClock(factor);
 
   let unhandledRejections = 0;
   const warnings: string[] = [];

@@ -7,7 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OID, attestedTime, defaultNonce } from '../../testbed/imds-emulator/attested.ts';
 import { decode, decodeInteger, decodeOid, type DerNode } from '../../testbed/imds-emulator/der.ts';
 import { startEmulator, type Emulator } from '../../testbed/imds-emulator/server.ts';
-import { ManualClock, imds } from '../helpers/emulator.ts';
+import { imds } from '../helpers/emulator.ts';
+import { FakeClock } from '../helpers/fakeClock.ts';
 
 const START = Date.UTC(2025, 0, 15, 12, 0, 0);
 
@@ -35,9 +36,9 @@ function openSignedData(signature: Buffer) {
 }
 
 let emulator: Emulator;
-let clock: ManualClock;
+let clock: FakeClock;
 beforeAll(async () => {
-  clock = new ManualClock(START);
+  clock = new FakeClock(START);
   emulator = await startEmulator({ clock, rateLimitPerSecond: 0 });
 });
 afterAll(() => emulator.close());

@@ -5,7 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../../src/clock.ts';
 import { FaultEngine, FaultPlanError, parseFaultPlan, parseFaultPlanText, type FaultPlan } from '../../testbed/imds-emulator/faults.ts';
 import { startEmulator, type Emulator } from '../../testbed/imds-emulator/server.ts';
-import { emulatorPerTest, imds, ManualClock, rawRequest, requestFailure } from '../helpers/emulator.ts';
+import { emulatorPerTest, imds, rawRequest, requestFailure } from '../helpers/emulator.ts';
+import { FakeClock } from '../helpers/fakeClock.ts';
 
 const V = '2021-02-01';
 const INSTANCE = `/metadata/instance?api-version=${V}`;
@@ -164,15 +165,15 @@ describe('status faults', () => {
   });
 
   it('a status for a duration lasts that long on the clock, from the first request it meets', async () => {
-    const clock = new ManualClock();
+    const clock = new FakeClock();
     const e = await emulator({ clock, faults: { faults: [{ status: 410, forSeconds: 60 }] } });
-    clock.advance(3_600_000); // the duration has not started: no request yet
+    clock.jump(3_600_000); // the duration has not started: no request yet
     expect(await status(e)).toBe(410);
-    clock.advance(59_999);
+    clock.jump(59_999);
     expect(await status(e)).toBe(410);
-    clock.advance(1);
+    clock.jump(1);
     expect(await status(e)).toBe(200);
-    clock.advance(-1_000_000);
+    clock.jump(-1_000_000);
     expect(await status(e)).toBe(200);
   });
 
@@ -224,7 +225,7 @@ describe('supported versions and rate limit in the plan', () => {
 
 describe('latency', () => {
   it('delays the answer by latencyMs on the clock', async () => {
-    const clock = new ManualClock();
+    const clock = new FakeClock();
     const e = await emulator({ clock, faults: { faults: [{ latencyMs: 250 }] } });
     let answered = false;
     const pending = imds(e.url, INSTANCE).then((r) => {
@@ -234,18 +235,18 @@ describe('latency', () => {
     await clock.waitForSleepers(1);
     expect(clock.sleeps).toEqual([250]);
     expect(answered).toBe(false);
-    clock.advance(249);
-    expect(clock.pendingSleeps).toBe(1);
-    clock.advance(1);
+    clock.jump(249);
+    expect(clock.pending()).toBe(1);
+    clock.jump(1);
     expect((await pending).status).toBe(200);
   });
 
   it('combines with a status', async () => {
-    const clock = new ManualClock();
+    const clock = new FakeClock();
     const e = await emulator({ clock, faults: { faults: [{ status: 503, latencyMs: 1000 }] } });
     const pending = imds(e.url, INSTANCE);
     await clock.waitForSleepers(1);
-    clock.advance(1000);
+    clock.jump(1000);
     expect((await pending).status).toBe(503);
   });
 });
@@ -279,11 +280,11 @@ describe('connection faults', () => {
   });
 
   it('slowDrip: the body comes N bytes per interval of the clock, and is whole in the end', async () => {
-    const clock = new ManualClock();
+    const clock = new FakeClock();
     const e = await emulator({ clock, faults: { faults: [{ path: '/metadata/instance/compute', slowDrip: { bytes: 4, intervalMs: 100 } }] } });
     const pending = imds(e.url, `/metadata/instance/compute/location?api-version=${V}&format=text`);
     await clock.waitForSleepers(1);
-    clock.advance(100);
+    clock.jump(100);
     const res = await pending;
     expect(res.status).toBe(200);
     expect(res.body).toBe('westus');

@@ -6,7 +6,8 @@ import { parseInstanceDocument } from '../../src/imds/document.ts';
 import { startEmulator, type Emulator } from '../../testbed/imds-emulator/server.ts';
 import { builtInFixture } from '../../testbed/imds-emulator/fixtures.ts';
 import { KNOWN_API_VERSIONS } from '../../src/imds/versions.ts';
-import { emulatorPerTest, imds, ManualClock, rawRequest } from '../helpers/emulator.ts';
+import { emulatorPerTest, imds, rawRequest } from '../helpers/emulator.ts';
+import { FakeClock } from '../helpers/fakeClock.ts';
 
 const V = '2021-02-01';
 const API_VERSION_ERROR =
@@ -15,7 +16,7 @@ const API_VERSION_ERROR =
 /** One emulator for the read-only tables: time frozen, throttle off. */
 let shared: Emulator;
 beforeAll(async () => {
-  shared = await startEmulator({ clock: new ManualClock(), rateLimitPerSecond: 0 });
+  shared = await startEmulator({ clock: new FakeClock(), rateLimitPerSecond: 0 });
 });
 afterAll(() => shared.close());
 
@@ -281,7 +282,7 @@ describe('route filtering', () => {
 
 describe('throttling', () => {
   it('answers 5 requests in a second and throttles the 6th', async () => {
-    const clock = new ManualClock();
+    const clock = new FakeClock();
     const e = await emulator({ clock, rateLimitPerSecond: 5 });
     const statuses: number[] = [];
     for (let i = 0; i < 6; i++) statuses.push((await imds(e.url, `/metadata/instance?api-version=${V}`)).status);
@@ -290,14 +291,14 @@ describe('throttling', () => {
   });
 
   it('throttles exactly one of 6 concurrent requests', async () => {
-    const e = await emulator({ clock: new ManualClock(), rateLimitPerSecond: 5 });
+    const e = await emulator({ clock: new FakeClock(), rateLimitPerSecond: 5 });
     const statuses = await Promise.all(Array.from({ length: 6 }, () => imds(e.url, `/metadata/instance?api-version=${V}`).then((r) => r.status)));
     expect(statuses.filter((s) => s === 429)).toHaveLength(1);
     expect(statuses.filter((s) => s === 200)).toHaveLength(5);
   });
 
   it('counts every IMDS path against the same budget, and the 429 body is JSON', async () => {
-    const e = await emulator({ clock: new ManualClock(), rateLimitPerSecond: 5 });
+    const e = await emulator({ clock: new FakeClock(), rateLimitPerSecond: 5 });
     for (const path of ['/metadata/versions', `/metadata/instance?api-version=${V}`, '/metadata/scheduledevents?api-version=2020-07-01', '/metadata/versions', '/nope']) {
       expect((await imds(e.url, path)).status).not.toBe(429);
     }
@@ -307,44 +308,44 @@ describe('throttling', () => {
   });
 
   it('the window slides with the clock', async () => {
-    const clock = new ManualClock();
+    const clock = new FakeClock();
     const e = await emulator({ clock, rateLimitPerSecond: 5 });
     const get = async () => (await imds(e.url, '/metadata/versions')).status;
     for (let i = 0; i < 3; i++) expect(await get()).toBe(200);
-    clock.advance(500);
+    clock.jump(500);
     for (let i = 0; i < 2; i++) expect(await get()).toBe(200);
     expect(await get()).toBe(429);
-    clock.advance(499); // 999 ms after the first three
+    clock.jump(499); // 999 ms after the first three
     expect(await get()).toBe(429);
-    clock.advance(1); // the first three leave the window
+    clock.jump(1); // the first three leave the window
     for (let i = 0; i < 3; i++) expect(await get()).toBe(200);
     expect(await get()).toBe(429);
   });
 
   it('does not count throttled requests against the budget', async () => {
-    const clock = new ManualClock();
+    const clock = new FakeClock();
     const e = await emulator({ clock, rateLimitPerSecond: 1 });
     expect((await imds(e.url, '/metadata/versions')).status).toBe(200);
-    clock.advance(600);
+    clock.jump(600);
     expect((await imds(e.url, '/metadata/versions')).status).toBe(429);
-    clock.advance(400);
+    clock.jump(400);
     expect((await imds(e.url, '/metadata/versions')).status).toBe(200);
   });
 
   it('0 disables the throttle', async () => {
-    const e = await emulator({ clock: new ManualClock(), rateLimitPerSecond: 0 });
+    const e = await emulator({ clock: new FakeClock(), rateLimitPerSecond: 0 });
     for (let i = 0; i < 12; i++) expect((await imds(e.url, '/metadata/versions')).status).toBe(200);
   });
 
   it('defaults to 5 per second', async () => {
-    const e = await emulator({ clock: new ManualClock(), rateLimitPerSecond: undefined });
+    const e = await emulator({ clock: new FakeClock(), rateLimitPerSecond: undefined });
     const statuses: number[] = [];
     for (let i = 0; i < 6; i++) statuses.push((await imds(e.url, '/metadata/versions')).status);
     expect(statuses).toEqual([200, 200, 200, 200, 200, 429]);
   });
 
   it('control endpoints are never throttled', async () => {
-    const e = await emulator({ clock: new ManualClock(), rateLimitPerSecond: 1 });
+    const e = await emulator({ clock: new FakeClock(), rateLimitPerSecond: 1 });
     for (let i = 0; i < 5; i++) expect((await rawRequest(`${e.url}/_emulator/requests`)).status).toBe(200);
     expect((await imds(e.url, '/metadata/versions')).status).toBe(200);
   });
@@ -414,7 +415,7 @@ describe('fixtures', () => {
 
 describe('request counters', () => {
   it('count IMDS requests by path, whatever their answer, and reset', async () => {
-    const e = await emulator({ clock: new ManualClock(), rateLimitPerSecond: 2 });
+    const e = await emulator({ clock: new FakeClock(), rateLimitPerSecond: 2 });
     await imds(e.url, `/metadata/instance?api-version=${V}`);
     await imds(e.url, `/metadata/instance?api-version=${V}&format=json`);
     await imds(e.url, `/metadata/instance/compute/zone?api-version=${V}&format=text`); // 429

@@ -5,7 +5,7 @@ import { agentPathBytes, buildBundle, STEPS, type Step } from '../../../scripts/
 import { ROOT, agentLabels, imageNodeOptions, resetNode, startAgent, startCluster, type Workspace } from '../../helpers/bundledAgent.ts';
 import { memory } from './proc.ts';
 import { fixed, median } from './stats.ts';
-import { warpedClock } from '../../helpers/warp.ts';
+import { ScaledClock } from '../../helpers/fakeClock.ts';
 import { waitFor } from '../../helpers/wait.ts';
 
 /**
@@ -84,7 +84,7 @@ export async function runLadder(ws: Workspace, o: { coldRuns: number; runs: numb
       }
     })();
     for (let r = 0; r < o.runs; r++) {
-      const cluster = await startCluster(ws.dir, { clock: warpedClock(o.warp) });
+      const cluster = await startCluster(ws.dir, { clock: new ScaledClock(o.warp) });
       try {
         const a = startAgent({ ws, cluster, entry: rung.entry, imageOptions: rung.options, yaml: rung.yaml, warp: o.warp, args: ['--poll-period', '1s', '--poll-jitter', '0'] });
         await waitFor('labels', () => Object.keys(agentLabels(cluster.sandbox)).length > 0, { timeoutMs: 60_000, everyMs: 5 });
