@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
  * - lazy: OIDC, Azure and GCP auth-provider plugins load on first use; the modules KubeConfig
  *   imports for what the agent never calls (undici for the generated API client, the proxy
  *   agents of applyToHTTPSOptions, SOCKS) are left out. The agent's requests go through
- *   src/kube/httpTransport.ts (node:http/https); a proxy-url loads hpagent or socks-proxy-agent.
+ *   src/kube/httpTransport.ts (node:http/https); a proxy-url loads hpagent.
  *
  * Each step can be turned off (`--no-<step>`) to measure what it buys.
  */

@@ -60,6 +60,8 @@ export function createClientNodeNodeClient(options: ClientNodeOptions, loaded: L
       credentialProblem = message;
       throw new KubeError('credentials', message);
     }
+    // client-go trims a token file; client-node does not, and a newline is not valid in a header.
+    for (const [k, v] of Object.entries(opts.headers)) if (typeof v === 'string') opts.headers[k] = v.trim();
     if (loaded.proxyUrl && !proxyAgent) proxyAgent = await proxyAgentFor(loaded.proxyUrl, protocol);
     const agent = pool(protocol, opts as TlsSettings, proxyAgent);
     return { headers: opts.headers, agent, auth: typeof opts.auth === 'string' ? opts.auth : undefined };
@@ -283,8 +285,8 @@ function transportError(err: unknown, signal: AbortSignal | undefined): KubeErro
   if (signal?.aborted) return new KubeError('aborted', 'request aborted');
   const e = err as NodeJS.ErrnoException;
   if (isNetworkError(err)) return new KubeError('network', `cannot reach the Kubernetes API: ${e.code ?? e.message}${e.code === 'ETIMEDOUT' && e.message ? ` (${e.message})` : ''}`);
-  // TLS: an unknown CA, a name mismatch, an expired certificate.
-  if (typeof e?.code === 'string') return new KubeError('network', `cannot reach the Kubernetes API: ${e.code}: ${e.message}`);
+  // TLS: an unknown CA, a name mismatch, an expired certificate (Node's own ERR_ codes but for TLS are local mistakes).
+  if (typeof e?.code === 'string' && (!e.code.startsWith('ERR_') || /^ERR_(TLS|SSL)_/.test(e.code))) return new KubeError('network', `cannot reach the Kubernetes API: ${e.code}: ${e.message}`);
   return new KubeError('other', e?.message ?? String(err));
 }
 
@@ -292,12 +294,8 @@ function headerText(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
 
-/** An agent through a kubeconfig proxy-url (HTTP CONNECT, or SOCKS), loaded only for such a kubeconfig. */
+/** An agent through a kubeconfig proxy-url (HTTP CONNECT for https:// servers), loaded only for such a kubeconfig. */
 async function proxyAgentFor(proxyUrl: string, protocol: string): Promise<(o: https.AgentOptions) => http.Agent> {
-  if (/^socks/i.test(proxyUrl)) {
-    const { SocksProxyAgent } = await import('socks-proxy-agent');
-    return (o) => new SocksProxyAgent(proxyUrl, o) as unknown as http.Agent;
-  }
   const { HttpProxyAgent, HttpsProxyAgent } = await import('hpagent');
   return (o) => (protocol === 'https:' ? new HttpsProxyAgent({ ...o, proxy: proxyUrl }) : new HttpProxyAgent({ ...o, proxy: proxyUrl }));
 }

@@ -125,6 +125,9 @@ export async function loadKubeConfig(source: KubeConfigSource): Promise<LoadedKu
   // client-node refuses http:// unless insecure-skip-tls-verify is set, and builds its own
   // agents for proxies: give it the cluster without either concern; the transport handles them.
   const proxyUrl = cluster.proxyUrl;
+  if (proxyUrl && !/^https?:\/\//i.test(proxyUrl)) {
+    throw new KubeConfigError(`cluster ${JSON.stringify(cluster.name)}: proxy-url ${proxyUrl.split(":")[0]}:// is not supported; use an HTTP(S) proxy (HTTP CONNECT)`);
+  }
   const plain: Cluster = { ...cluster, proxyUrl: undefined, skipTLSVerify: url.protocol === 'http:' ? true : cluster.skipTLSVerify } as Cluster;
   kc.clusters = kc.clusters.map((c) => (c === cluster ? plain : c));
 
