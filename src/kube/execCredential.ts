@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { AgentError } from '../agentError.ts';
 
 /** A kubeconfig user's `exec` section (client.authentication.k8s.io), as client-node reads it. */
 export interface ExecConfig {
@@ -10,8 +11,10 @@ export interface ExecConfig {
 }
 
 /** The credential plugin did not answer, failed, or answered something that is not an ExecCredential. */
-export class CredentialError extends Error {
+export class CredentialError extends AgentError<'credentials'> {
   readonly kind = 'credentials';
+  /** A later attempt runs the plugin again (an identity provider back, a login done). */
+  readonly retryable = true;
   constructor(message: string) {
     super(message);
     this.name = 'CredentialError';
