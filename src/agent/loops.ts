@@ -113,8 +113,16 @@ export function startAgentLoops(config: Config, io: AgentIO): AgentLoops {
   };
 
   const stuckAfter = config.poll.period * (1 + config.poll.jitter) * 3 + config.imds.retryBudget + config.poll.initialDelay;
+  // Credentials that cannot be had (an exec plugin failing or hanging) make the agent neither
+  // healthy nor ready: it cannot do its job, and a restart may help (a fresh plugin, a new token).
+  const credentials = (): HealthStatus | undefined => {
+    const kube = io.nodeClient.health?.();
+    return kube && !kube.ok ? { ok: false, reason: kube.reason ?? 'no Kubernetes credentials' } : undefined;
+  };
   const health = (): HealthStatus => {
     const now = clock.now();
+    const kube = credentials();
+    if (kube) return kube;
     if (now - lastPollActivity > stuckAfter) return { ok: false, reason: `no IMDS poll result for ${Math.round((now - lastPollActivity) / 1000)}s` };
     if (syncer.busySince !== undefined && now - syncer.busySince > stuckAfter) return { ok: false, reason: 'reconcile has been running too long' };
     return { ok: true };
@@ -161,7 +169,7 @@ export function startAgentLoops(config: Config, io: AgentIO): AgentLoops {
   let stopped: Promise<void> | undefined;
   return {
     health,
-    ready: () => syncer.readiness(),
+    ready: () => credentials() ?? syncer.readiness(),
     stop() {
       stopped ??= (async () => {
         work.abort();

@@ -31,7 +31,7 @@ ${envHelp()}
     // heaviest import of the agent, and other subcommands need none of it.
     const [{ buildAgentDependencies }, { runAgent }] = await Promise.all([import('../agent/dependencies.ts'), import('../agent/run.ts')]);
     try {
-      await runAgent({ config, ...(await buildAgentDependencies(config)), signal: io.signal });
+      await runAgent({ config, ...(await buildAgentDependencies(config, { env: io.env, signal: io.signal })), signal: io.signal });
     } catch (err) {
       throw err instanceof ListenError ? listenFailure(err) : err;
     }

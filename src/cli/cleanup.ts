@@ -28,7 +28,7 @@ ${sharedFlagsHelp()}
     const nodeName = all ? undefined : config.kube.nodeName;
     if (!all && !nodeName) throw new ConfigError('kube.nodeName: pass --all-nodes or --node-name NAME', 'kube.nodeName');
     const logger = createLogger({ level: config.log.level, format: config.log.format });
-    const [client, { cleanupNodes }] = await Promise.all([nodeClientFor(config.kube.kubeconfig, { component: 'imds-labeler' }), import('../kube/cleanup.ts')]);
+    const [client, { cleanupNodes }] = await Promise.all([nodeClientFor(config.kube, { component: 'imds-labeler', env: io.env, signal: io.signal }), import('../kube/cleanup.ts')]);
     const results = await cleanupNodes(client, reconcilePolicy(config.labels), logger, { nodeName, dryRun: config.dryRun });
     logger.info({ nodes: results.length }, 'cleanup done');
     return 0;

@@ -32,4 +32,6 @@ export interface NodeClient {
   watch(name: string, options: WatchOptions, handlers: WatchHandlers): Promise<WatchEnd>;
   patch(name: string, patch: MetadataPatch, signal?: AbortSignal): Promise<NodeMeta>;
   event(node: NodeMeta, event: NodeEvent): Promise<void>;
+  /** Not ok while no credentials can be had (an exec plugin that fails or hangs): the agent is then neither healthy nor ready. */
+  health?(): { ok: boolean; reason?: string };
 }

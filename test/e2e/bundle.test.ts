@@ -72,6 +72,18 @@ describe('the bundle (dist/) on its own', () => {
     }
   });
 
+  it("carries client-node's KubeConfig and none of its generated API client: no API classes, models, undici or js-yaml", () => {
+    const kept = Object.values(built.metafile.outputs).flatMap((o) => Object.entries(o.inputs).filter(([, v]) => v.bytesInOutput > 0).map(([i]) => i));
+    expect(kept.some((i) => i.endsWith('client-node/dist/config.js'))).toBe(true);
+    expect(kept.filter((i) => /client-node\/dist\/(gen\/(apis|models|types)\/|watch\.js)|node_modules\/(undici|js-yaml)\//.test(i))).toEqual([]);
+  });
+
+  it('outside a cluster with no kubeconfig: exit 2 at once with what to do', async () => {
+    const r = await run(['agent', '--node-name', 'n', '--port', '0'], imageNodeOptions(app));
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(/no Kubernetes configuration: not in a pod .*pass --kubeconfig FILE/);
+  });
+
   it('runs the agent with the image\'s node options on the largest IMDS answer it accepts', async () => {
     // The image caps V8's old space (Dockerfile); the agent must still parse an answer just under
     // imds.maxResponseBytes: thousands of addresses on a NIC, 50 tags at Azure's size limits.

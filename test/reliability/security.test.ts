@@ -1,13 +1,12 @@
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { KubeConfig } from '@kubernetes/client-node';
 import fc from 'fast-check';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/observability/logger.ts';
 import type { ACTIONS, FaultSpec } from '../../testbed/imds-emulator/faults.ts';
 import { startEmulator } from '../../testbed/imds-emulator/server.ts';
-import { createClientNodeNodeClient } from '../../src/kube/clientNode.ts';
+import { createClientNodeNodeClient, loadKubeConfig } from '../../src/kube/clientNode.ts';
 import type { NodeClient } from '../../src/kube/nodeClient.ts';
 import { reconcilePolicy } from '../../src/kube/policy.ts';
 import { reconcile } from '../../src/kube/reconcile.ts';
@@ -218,9 +217,7 @@ describe('keys outside the agent\'s prefixes are refused in code', () => {
   });
 
   it('the syncer, over the API, never writes a foreign key and never touches another node', async () => {
-    const kc = new KubeConfig();
-    kc.loadFromFile(world.kubeconfig);
-    const real = createClientNodeNodeClient({ component: 'imds-labeler' }, kc);
+    const real = createClientNodeNodeClient({ component: 'imds-labeler' }, await loadKubeConfig({ kubeconfig: world.kubeconfig, env: {} }));
     const sent: { name: string; patch: MetadataPatch }[] = [];
     const client: NodeClient = { ...real, patch: (name, patch, signal) => (sent.push({ name, patch }), real.patch(name, patch, signal)) };
     const controller = new AbortController();
