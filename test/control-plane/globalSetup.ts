@@ -6,6 +6,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { stop as stopEsbuild } from 'esbuild';
 import type { TestProject } from 'vitest/node';
 import { buildBundle } from '../../scripts/build.ts';
 import { startControlPlane, type ControlPlaneInfo } from './launcher.ts';
@@ -22,6 +23,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const distDir = join(mkdtempSync(join(tmpdir(), 'imds-labeler-cluster-dist-')), 'app');
   const [controlPlane] = await Promise.all([startControlPlane(), buildBundle({ outdir: distDir })]);
   const { stop: _stop, startComponent: _start, stopComponent: _stopC, restartApiserver: _restart, ...info } = controlPlane;
+  // esbuild's service process would keep the main process alive after the run.
+  await stopEsbuild();
   project.provide('controlPlane', info);
   project.provide('distDir', distDir);
   console.error(`real control plane at ${info.url}; logs in ${info.dir}`);
