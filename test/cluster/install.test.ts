@@ -11,6 +11,7 @@ import { pollUntil } from '../helpers/wait.ts';
 import { startControlPlane, type ControlPlane } from '../control-plane/launcher.ts';
 import {
   helm,
+  helmAsync,
   imdsFor,
   installChart,
   Kube,
@@ -73,9 +74,19 @@ describe('install, run and uninstall on a real API server', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain('daemonset.apps/imds-labeler created');
     expect(r.stdout).toContain('validatingadmissionpolicy.admissionregistration.k8s.io/imds-labeler created');
-    // Applying again is a no-op, server-side.
+    // Applying again writes nothing: every object keeps its resourceVersion. (kubectl still says
+    // "configured" for the admission policy: its resourceRules list is atomic, and the server
+    // defaults scope: "*" in it, so kubectl's three-way merge resends the list every time.)
+    const versions = async () => {
+      const r = await kubectl(cp, ['get', '-f', join(ROOT, 'deploy/imds-labeler.yaml'), '-o', 'json']);
+      return (JSON.parse(r.stdout) as { items: { kind: string; metadata: { name: string; resourceVersion: string } }[] }).items.map((o) => `${o.kind}/${o.metadata.name}@${o.metadata.resourceVersion}`);
+    };
+    const before = await versions();
+    expect(before).toHaveLength(8);
     const again = await kubectl(cp, ['apply', '-f', join(ROOT, 'deploy/imds-labeler.yaml')]);
-    expect(again.stdout).not.toMatch(/ (created|configured)$/m);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).not.toContain('created');
+    expect(await versions()).toEqual(before);
   });
 
   it('an agent of each installation labels its node with a pod-bound token', async () => {
@@ -92,22 +103,19 @@ describe('install, run and uninstall on a real API server', () => {
     for (const a of agents) await pollsPass(a, 2);
   });
 
-  it('helm uninstall: the post-delete hook creates its Job, which nothing runs; the clean-up as that Job removes only owned keys', async () => {
+  it('helm uninstall runs the post-delete hook; the clean-up, run as the hook Job with its token, removes only owned keys', async () => {
     await Promise.all(agents.splice(0).map((a) => a.stop()));
-    // No kubelet: the hook Job never completes, so helm gives up on it after the timeout.
-    const un = helm(cp, ['uninstall', RELEASE, '-n', HELM_NS, '--timeout', '15s']);
-    expect(un.ok).toBe(false);
-    expect(un.stderr).toMatch(/post-delete|hook|timed out|deadline/i);
-    // The release's own objects are gone, and the hook objects are there, as in a cluster.
-    expect((await kube.request('GET', `/apis/apps/v1/namespaces/${HELM_NS}/daemonsets/${FULLNAME}`)).status).toBe(404);
-    const job = await kube.ok<{ spec: { template: { spec: { serviceAccountName: string; containers: { args: string[] }[] } } } }>(
-      'GET',
-      `/apis/batch/v1/namespaces/${HELM_NS}/jobs/${FULLNAME}-cleanup`,
+    const jobPath = `/apis/batch/v1/namespaces/${HELM_NS}/jobs/${FULLNAME}-cleanup`;
+    const uninstall = helmAsync(cp, ['uninstall', RELEASE, '-n', HELM_NS, '--timeout', '90s']);
+    // helm created the hook's ServiceAccount and RBAC, then the Job, and waits for it to complete.
+    const job = await pollUntil(() => kube.request('GET', jobPath), (r) => r.status === 200, 'hook Job created', 60_000, 100).then(
+      (r) => r.json as { spec: { template: { spec: { serviceAccountName: string; containers: { args: string[] }[] } } } },
     );
+    expect((await kube.request('GET', `/apis/apps/v1/namespaces/${HELM_NS}/daemonsets/${FULLNAME}`)).status).toBe(404);
     const { serviceAccountName, containers } = job.spec.template.spec;
     expect(containers[0]!.args.slice(0, 2)).toEqual(['cleanup', '--all-nodes']);
 
-    // What the Job's pod would do: the same arguments, with its service account's token.
+    // No kubelet runs the Job's pod: do what it would, with the same arguments and a token of its service account.
     const review = await kube.ok<{ status: { token: string } }>('POST', `/api/v1/namespaces/${HELM_NS}/serviceaccounts/${serviceAccountName}/token`, {
       body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 600 } },
     });
@@ -118,8 +126,21 @@ describe('install, run and uninstall on a real API server', () => {
       expect((await kube.labels(node))['team.example.com/owner']).toBe('payments');
       expect(Object.keys((await kube.node(node)).metadata.annotations ?? {}).filter((k) => k.includes('imds-labeler.io/'))).toEqual([]);
     }
-    // The Job's token may list and patch nodes, and nothing else.
-    const denied = await kube.request('DELETE', `/api/v1/nodes/${NODES[0]}`, { token: review.status.token });
-    expect(denied.status).toBe(403);
+    // The hook's token may list and patch nodes, and nothing else.
+    expect((await kube.request('DELETE', `/api/v1/nodes/${NODES[0]}`, { token: review.status.token })).status).toBe(403);
+
+    // Play the Job controller: the Job succeeded. helm then finishes and deletes the hook objects (hook-succeeded).
+    const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+    const condition = (type: string) => ({ type, status: 'True', lastProbeTime: now, lastTransitionTime: now });
+    await kube.ok('PATCH', `${jobPath}/status`, {
+      contentType: 'application/merge-patch+json',
+      body: { status: { startTime: now, completionTime: now, succeeded: 1, conditions: [condition('SuccessCriteriaMet'), condition('Complete')] } },
+    });
+    const done = await uninstall;
+    expect(done.code, done.stderr).toBe(0);
+    for (const path of [jobPath, `/api/v1/namespaces/${HELM_NS}/serviceaccounts/${serviceAccountName}`, `/apis/rbac.authorization.k8s.io/v1/clusterroles/${FULLNAME}-cleanup`]) {
+      await pollUntil(() => kube.request('GET', path).then((x) => x.status), (s) => s === 404, `${path} deleted`, 30_000, 200);
+    }
+    expect(helm(cp, ['status', RELEASE, '-n', HELM_NS]).ok).toBe(false);
   });
 });

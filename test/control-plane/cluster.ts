@@ -9,7 +9,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, inject, type TestContext } from 'vitest';
-import { CHART_DIR, KUBECTL, requireTool, runHelm, type HelmResult } from '../../scripts/helm.ts';
+import { CHART_DIR, HELM, KUBECTL, requireTool, runHelm, type HelmResult } from '../../scripts/helm.ts';
 import { builtInFixture } from '../../src/imds/emulator/fixtures.ts';
 import { startEmulator, type Emulator } from '../../src/imds/emulator/server.ts';
 import { imageNodeOptions } from '../bench/lib/env.ts';
@@ -164,15 +164,26 @@ export function helm(info: ControlPlaneInfo, args: string[], values?: unknown): 
   return runHelm([...args, '--kubeconfig', adminKubeconfig(info)], values);
 }
 
+/** helm as a background process (for commands that wait on the cluster, such as hooks). */
+export function helmAsync(info: ControlPlaneInfo, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return run(requireTool(HELM), [...args, '--kubeconfig', adminKubeconfig(info)], {
+    PATH: process.env.PATH ?? '',
+    HELM_CONFIG_HOME: join(info.dir, 'helm', 'config'),
+    HELM_CACHE_HOME: join(info.dir, 'helm', 'cache'),
+    HELM_DATA_HOME: join(info.dir, 'helm', 'data'),
+  });
+}
+
+function run(file: string, args: string[], env: NodeJS.ProcessEnv, input?: string, timeout = 120_000): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((done) => {
+    const child = execFile(file, args, { env, timeout, maxBuffer: 16 << 20 }, (err, stdout, stderr) => done({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }));
+    if (input !== undefined) child.stdin!.end(input);
+  });
+}
+
 /** kubectl 1.35 against the control plane, as the admin unless a kubeconfig is given. */
 export function kubectl(info: ControlPlaneInfo, args: string[], o: { input?: string; kubeconfig?: string } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  requireTool(KUBECTL);
-  return new Promise((done) => {
-    const child = execFile(KUBECTL, ['--kubeconfig', o.kubeconfig ?? adminKubeconfig(info), ...args], { env: { PATH: process.env.PATH ?? '', HOME: info.dir }, timeout: 60_000 }, (err, stdout, stderr) =>
-      done({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
-    );
-    if (o.input !== undefined) child.stdin!.end(o.input);
-  });
+  return run(requireTool(KUBECTL), ['--kubeconfig', o.kubeconfig ?? adminKubeconfig(info), ...args], { PATH: process.env.PATH ?? '', HOME: info.dir }, o.input, 60_000);
 }
 
 export const adminKubeconfig = (info: ControlPlaneInfo) => join(info.dir, 'admin.kubeconfig');
@@ -219,11 +230,7 @@ export async function pollsPass(agent: AgentProcess, polls: number): Promise<voi
 /** One run of the shipped bundle (`imds-labeler <args>`) under the image's node options. */
 export function runShipped(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   const distDir = inject('distDir');
-  return new Promise((done) => {
-    execFile(process.execPath, [...imageNodeOptions(distDir), join(distDir, 'imds-labeler.mjs'), ...args], { cwd: distDir, env: { PATH: process.env.PATH, NODE_ENV: 'production', ...env }, timeout: 60_000 }, (err, stdout, stderr) =>
-      done({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
-    );
-  });
+  return run(process.execPath, [...imageNodeOptions(distDir), join(distDir, 'imds-labeler.mjs'), ...args], { PATH: process.env.PATH, NODE_ENV: 'production', ...env }, undefined, 60_000);
 }
 
 /** A kubeconfig file for `token`, in a fresh temporary directory. */
