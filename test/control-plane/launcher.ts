@@ -6,7 +6,7 @@
  *
  * The binaries come from scripts/kube-binaries.sh (built once from Go modules, then cached).
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
@@ -56,13 +56,17 @@ export interface RequestOptions {
 /** The Kubernetes binaries' directory: builds them on first use (loudly), reuses them after. */
 export function kubeBinaries(): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = execFile('bash', [join(ROOT, 'scripts/kube-binaries.sh')], { maxBuffer: 1 << 20 }, (err, stdout) => {
-      if (err) return reject(new Error(`scripts/kube-binaries.sh failed (the real-cluster tests need Go, or IMDS_LABELER_KUBE_BIN_DIR): ${err.message}`));
+    // stderr (build progress) goes straight to the terminal; stdout is the directory.
+    const child = spawn('bash', [join(ROOT, 'scripts/kube-binaries.sh')], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let stdout = '';
+    child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.once('error', reject);
+    child.once('close', (code) => {
+      if (code !== 0) return reject(new Error(`scripts/kube-binaries.sh exited ${code} (the real-cluster tests need Go, or IMDS_LABELER_KUBE_BIN_DIR)`));
       const dir = stdout.trim().split('\n').pop() ?? '';
       for (const c of COMPONENTS) if (!existsSync(join(dir, c))) return reject(new Error(`scripts/kube-binaries.sh printed ${dir}, which has no ${c}`));
       resolve(dir);
     });
-    child.stderr!.pipe(process.stderr);
   });
 }
 
