@@ -61,7 +61,8 @@ beforeAll(async () => {
     emulators.push(emulator);
     agents.push(await startShippedAgent(kube, { node: n.name, emulator, namespace: NS, serviceAccount }));
   }
-  for (const n of NODES) await pollUntil(() => labelOf(n.name, FD), (v) => v === n.compute.platformFaultDomain, `${n.name} labelled`, 30_000, 100);
+  // Waits on the update domain only, so a missing fault-domain label fails the tests below, not the set-up.
+  for (const n of NODES) await pollUntil(() => labelOf(n.name, UD), (v) => v === n.compute.platformUpdateDomain, `${n.name} labelled`, 30_000, 100);
 });
 afterAll(async () => {
   await Promise.all(agents.map((a) => a.stop()));
