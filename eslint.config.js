@@ -1,6 +1,19 @@
 // @ts-check
 import tseslint from 'typescript-eslint';
 
+/**
+ * The import fence: the agent (src/) never reaches into its stand-ins (testbed/), build-time tools
+ * (scripts/), tests or entry points; the stand-ins may use the agent's code but not tests or tools.
+ * test/unit/import-fence.test.ts proves the fence fails on a crossing import.
+ */
+const fence = (forbidden, why) => {
+  const pattern = `(^|/)(${forbidden.join('|')})/`;
+  return {
+    'no-restricted-imports': ['error', { patterns: [{ regex: pattern, message: why }] }],
+    'no-restricted-syntax': ['error', { selector: `ImportExpression[source.value=/${pattern.replaceAll('/', '\\/')}/]`, message: why }],
+  };
+};
+
 export default tseslint.config(
   { ignores: ['node_modules/', 'dist/', '.tools/', 'coverage/', 'deploy/', 'charts/'] },
   ...tseslint.configs.recommended,
@@ -11,6 +24,14 @@ export default tseslint.config(
       'no-console': ['error', { allow: ['error'] }],
       eqeqeq: ['error', 'smart'],
     },
+  },
+  {
+    files: ['src/**'],
+    rules: fence(['testbed', 'scripts', 'test', 'cmd'], 'The agent (src/) must not import stand-ins, tools, tests or entry points: it ships alone in the image.'),
+  },
+  {
+    files: ['testbed/**'],
+    rules: fence(['scripts', 'test', 'cmd'], 'Stand-ins (testbed/) may use the agent\'s code, never tests, tools or entry points.'),
   },
   {
     files: ['cmd/**', 'scripts/**', 'test/**'],

@@ -1,44 +1,6 @@
 #!/usr/bin/env node
-import { COMMANDS, topLevelHelp } from '../src/cli/registry.ts';
-import { isUserError } from '../src/cli/command.ts';
+// The npm package's CLI: the product's commands and the stand-ins (emulator, sandbox, demo).
+import { runCli } from '../src/cli/main.ts';
+import { ALL_COMMANDS } from '../testbed/commands.ts';
 
-const [name, ...argv] = process.argv.slice(2);
-const controller = new AbortController();
-for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => controller.abort(new Error(signal)));
-
-if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
-  process.stdout.write(topLevelHelp());
-  process.exit(name === undefined ? 2 : 0);
-}
-const entry = COMMANDS[name];
-if (!entry) {
-  process.stderr.write(`imds-labeler: unknown command "${name}"\n\n${topLevelHelp()}`);
-  process.exit(2);
-}
-try {
-  const command = await entry.load();
-  // Streams on first use: process.stdin alone loads Node's file streams and readline (the agent
-  // never reads it, and its stdin is /dev/null in a pod).
-  const io = {
-    get stdout() {
-      return process.stdout;
-    },
-    get stderr() {
-      return process.stderr;
-    },
-    get stdin() {
-      return process.stdin;
-    },
-    env: process.env,
-    signal: controller.signal,
-  };
-  process.exitCode = await command.run(argv, io);
-} catch (err) {
-  if (isUserError(err)) {
-    process.stderr.write(`imds-labeler ${name}: ${err.message}\n`);
-    process.exitCode = 2;
-  } else {
-    process.stderr.write(`imds-labeler ${name}: ${(err as Error).stack ?? String(err)}\n`);
-    process.exitCode = 1;
-  }
-}
+await runCli(ALL_COMMANDS, process.argv.slice(2));

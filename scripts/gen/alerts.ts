@@ -1,5 +1,5 @@
 import type { GeneratedFile } from '../generated.ts';
-import { renderAlerts, type AlertOptions } from '../../src/observability/alerts.ts';
+import { renderAlerts, type AlertOptions } from '../observability/alerts.ts';
 
 /**
  * Prometheus alerting rules shipped in the chart (wrapped in a PrometheusRule). To adapt them,

@@ -1,5 +1,5 @@
 import type { GeneratedFile } from '../generated.ts';
-import { fleetDashboard } from '../../src/observability/dashboards/fleet.ts';
+import { fleetDashboard } from '../observability/dashboards/fleet.ts';
 
 /** Grafana dashboards shipped in the chart (sidecar ConfigMap) and importable as they are. */
 const files: GeneratedFile[] = [

@@ -1,5 +1,5 @@
 import type { GeneratedFile } from '../generated.ts';
-import { metricsReference, renderMetricsDoc } from '../../src/observability/reference.ts';
+import { metricsReference, renderMetricsDoc } from '../observability/metricsReference.ts';
 
 const file: GeneratedFile = {
   path: 'docs/metrics.md',

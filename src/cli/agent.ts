@@ -1,11 +1,8 @@
 import { setFlagsFromString } from 'node:v8';
 import * as z from 'zod';
 import { ConfigError, loadConfig } from '../config/load.ts';
-import { createLogger } from '../observability/logger.ts';
-import { createMetrics } from '../observability/metrics.ts';
-import { VERSION } from '../version.ts';
-import { nodeClientFor } from './nodeClient.ts';
-import type { Command } from './command.ts';
+import { ListenError } from '../observability/server.ts';
+import { StartupError, type Command } from './command.ts';
 import { envHelp, sharedFlagsHelp } from './usage.ts';
 
 export const agentCommand: Command = {
@@ -14,7 +11,8 @@ export const agentCommand: Command = {
   usage: `Usage: imds-labeler agent [flags]
 
 Polls IMDS, maps the instance metadata to labels and annotations, and keeps this node's
-labels in step. Serves /metrics, /healthz and /readyz. Stops cleanly on SIGTERM.
+labels in step. Serves /metrics, /healthz and /readyz. Stops cleanly on SIGTERM, SIGINT
+and SIGHUP (SIGHUP does not reload: the configuration is read at start).
 
 Flags:
 ${sharedFlagsHelp()}
@@ -29,22 +27,40 @@ ${envHelp()}
       io.stdout.write(this.usage);
       return 0;
     }
-    const nodeName = config.kube.nodeName;
-    if (!nodeName) throw new ConfigError('kube.nodeName: no node name; pass --node-name or set NODE_NAME (the chart sets it from the downward API)', 'kube.nodeName');
-
-    const logger = createLogger({ level: config.log.level, format: config.log.format });
-    const metrics = createMetrics({ version: VERSION, processMetrics: true });
-    // Loaded here, not at the top: the Kubernetes client is the heaviest import of the agent.
-    const [nodeClient, { createImds }, { runAgent }] = await Promise.all([
-      nodeClientFor(config.kube.kubeconfig, { component: 'imds-labeler', metrics }),
-      import('../imds/index.ts'),
-      import('../agent.ts'),
-    ]);
-    const imds = createImds(config.imds, { metrics, logger });
-    await runAgent({ config, nodeName, nodeClient, fetchInstance: imds.fetchInstance, logger, metrics, signal: io.signal });
+    // Loaded here, not at the top: the agent's dependencies include the Kubernetes client, the
+    // heaviest import of the agent, and other subcommands need none of it.
+    const [{ buildAgentDependencies }, { runAgent }] = await Promise.all([import('../agent/dependencies.ts'), import('../agent/run.ts')]);
+    try {
+      await runAgent({ config, ...(await buildAgentDependencies(config)), signal: io.signal });
+    } catch (err) {
+      throw err instanceof ListenError ? listenFailure(err) : err;
+    }
     return 0;
   },
 };
+
+/**
+ * A bind failure, named by the setting to change: an address that is not this host's or a port
+ * that needs privileges is a configuration error (exit 2); a port another process holds is not
+ * (exit 1: the kubelet's restart may find it free).
+ */
+function listenFailure(err: ListenError): Error {
+  const where = `${err.address}:${err.port}`;
+  switch (err.code) {
+    case 'EADDRINUSE':
+      return new StartupError(`server.port (--port): ${where} is already in use by another process (EADDRINUSE)`, 1, { cause: err });
+    case 'EACCES':
+      return new ConfigError(`server.port (--port): listening on ${where} is not permitted (EACCES): use a port above 1023`, 'server.port');
+    case 'EADDRNOTAVAIL':
+    case 'EAFNOSUPPORT':
+    case 'EINVAL':
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return new ConfigError(`server.address (--address): cannot listen on ${where}: not an address of this host (${err.code})`, 'server.address');
+    default:
+      return new StartupError(`server.address/server.port: cannot listen on ${where} (${err.code})`, 1, { cause: err });
+  }
+}
 
 /**
  * The agent is idle between polls and does the same small amount of work each time, so it trades

@@ -6,7 +6,7 @@ export interface CommandIO {
   stderr: Writable;
   stdin: Readable;
   env: NodeJS.ProcessEnv;
-  /** Aborted on SIGTERM/SIGINT: long-running commands stop cleanly and resolve. */
+  /** Aborted on SIGTERM, SIGINT and SIGHUP: long-running commands stop cleanly and resolve. */
   signal: AbortSignal;
 }
 
@@ -25,6 +25,20 @@ export class UsageError extends Error {
   constructor(message: string) {
     super(message);
     this.name = 'UsageError';
+  }
+}
+
+/**
+ * A failure at start-up that the operator can act on, such as a port already in use: the entry
+ * point prints its one-line message, without a stack, and exits with its code.
+ */
+export class StartupError extends Error {
+  readonly kind = 'startup';
+  readonly exitCode: 1 | 2;
+  constructor(message: string, exitCode: 1 | 2, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StartupError';
+    this.exitCode = exitCode;
   }
 }
 

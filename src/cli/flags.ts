@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
 import { UsageError } from './command.ts';
+import { parseDuration } from '../config/duration.ts';
 
 /** Strict parseArgs for a subcommand's own flags; bad input becomes a UsageError (exit 2). */
 export function parseFlags<T extends ParseArgsOptionsConfig>(argv: string[], options: T) {
@@ -33,4 +34,12 @@ export function listenError(err: unknown, host: string, port: number): never {
 /** Serves until the command's signal aborts (SIGTERM or SIGINT). */
 export async function untilAborted(signal: AbortSignal): Promise<void> {
   if (!signal.aborted) await once(signal, 'abort');
+}
+
+/** A Go-style duration flag ("2m", "500ms") in milliseconds. */
+export function durationFlag(flag: string, value: string | undefined, fallbackMs = 0): number {
+  if (value === undefined) return fallbackMs;
+  const ms = parseDuration(value);
+  if (ms === undefined) throw new UsageError(`${flag}: "${value}" is not a duration such as 500ms, 60s, 5m or 1h`);
+  return ms;
 }

@@ -8,14 +8,14 @@ import type { NodeClient } from '../kube/nodeClient.ts';
  */
 export async function nodeClientFor(kubeconfig: string | undefined, options: ClientNodeOptions): Promise<NodeClient> {
   const { createClientNodeNodeClient, loadKubeConfig } = await import('../kube/clientNode.ts');
-  let kc;
   try {
-    kc = await loadKubeConfig(kubeconfig);
+    // Building the client reads the config too ("No active cluster!" when current-context names
+    // nothing): both are configuration errors, one line each.
+    return createClientNodeNodeClient(options, await loadKubeConfig(kubeconfig));
   } catch (err) {
     // First line only: a YAML parser quotes the offending lines after it, and a kubeconfig's
     // offending line can be its token.
     const reason = String((err as Error).message).split('\n')[0];
     throw new ConfigError(`cannot load Kubernetes client configuration${kubeconfig ? ` from ${kubeconfig}` : ' (in-cluster)'}: ${reason}`, 'kube.kubeconfig');
   }
-  return createClientNodeNodeClient(options, kc);
 }

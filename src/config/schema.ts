@@ -1,29 +1,39 @@
 import * as z from 'zod';
-import { parseDuration } from './duration.ts';
+import { DEFAULT_PREFIX, keyProblems, prefixesOf, prefixProblem } from '../keys/keys.ts';
+import { formatDuration, parseDuration } from './duration.ts';
 
-/** A duration written as "60s"/"500ms" or as a number of milliseconds; always milliseconds inside. */
-const duration = (fallback: string) =>
-  z
+/**
+ * A duration written as "60s"/"500ms" or as a number of milliseconds; always milliseconds inside.
+ * Every duration has a maximum: past 2^31−1 ms (24.8 days) a Node timer fires after 1 ms, and
+ * far below that a value is a typo (700h for a watch timeout) that would make the agent either
+ * silent or a hot loop. `min` keeps waits that must not be zero away from zero.
+ */
+const duration = (fallback: string, bounds: { min?: string; max: string }) => {
+  const min = bounds.min === undefined ? 0 : parseDuration(bounds.min)!;
+  const max = parseDuration(bounds.max)!;
+  return z
     .union([z.number().int().nonnegative(), z.string()])
     .default(fallback)
     .transform((value, ctx) => {
-      if (typeof value === 'number') return value;
-      const ms = parseDuration(value);
+      const ms = typeof value === 'number' ? value : parseDuration(value);
       if (ms === undefined) {
         ctx.addIssue({ code: 'custom', message: `"${value}" is not a duration such as 500ms, 60s, 5m or 1h` });
         return z.NEVER;
       }
+      if (ms < min || ms > max) {
+        const shown = typeof value === 'number' ? `${value}ms` : `"${value}"`;
+        ctx.addIssue({ code: 'custom', message: `${shown} is out of range: must be ${min > 0 ? `at least ${formatDuration(min)} and ` : ''}at most ${formatDuration(max)}` });
+        return z.NEVER;
+      }
       return ms;
     });
+};
 
-/** Lowercase DNS subdomain, as Kubernetes requires of a label prefix. */
-const DNS_SUBDOMAIN = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-const RESERVED_PREFIX = /(^|\.)(kubernetes\.io|k8s\.io|kubernetes\.azure\.com)$/;
-
-const labelPrefix = z
-  .string()
-  .refine((p) => DNS_SUBDOMAIN.test(p), 'must be a lowercase DNS subdomain such as imds-labeler.io')
-  .refine((p) => !RESERVED_PREFIX.test(p), 'kubernetes.io, k8s.io and kubernetes.azure.com belong to others');
+/** A label prefix or tag prefix; what the two derive together is checked on the whole config. */
+const labelPrefix = z.string().superRefine((p, ctx) => {
+  const message = prefixProblem(p);
+  if (message) ctx.addIssue({ code: 'custom', message });
+});
 
 const httpUrl = z
   .string()
@@ -43,8 +53,8 @@ export const configSchema = z
           .string()
           .regex(/^\d{4}-\d{2}-\d{2}$/, 'must look like 2025-04-07')
           .default('2025-04-07'),
-        connectTimeout: duration('2s'),
-        requestTimeout: duration('5s'),
+        connectTimeout: duration('2s', { min: '1ms', max: '1m' }),
+        requestTimeout: duration('5s', { min: '1ms', max: '5m' }),
         maxResponseBytes: z.number().int().min(1024).max(16 * 1024 * 1024).default(1024 * 1024),
         /** Shared by every IMDS call of the process. IMDS throttles above 5 requests/second per VM. */
         rateLimit: z
@@ -57,19 +67,19 @@ export const configSchema = z
             message: 'requestsPerSecond + burst must stay at or below 4, under IMDS\'s limit of 5 per second',
           }),
         /** How long retries of one poll may go on; 410 is retried for up to 70 s. */
-        retryBudget: duration('70s'),
+        retryBudget: duration('70s', { max: '1h' }),
       })
       .prefault({}),
     poll: z
       .strictObject({
-        period: duration('60s').refine((ms) => ms >= 100, 'must be at least 100ms'),
+        period: duration('60s', { min: '100ms', max: '24h' }),
         jitter: z.number().min(0).max(0.5).default(0.2),
-        initialDelay: duration('0s'),
+        initialDelay: duration('0s', { max: '1h' }),
       })
       .prefault({}),
     labels: z
       .strictObject({
-        prefix: labelPrefix.default('imds-labeler.io'),
+        prefix: labelPrefix.default(DEFAULT_PREFIX),
         /** Defaults to "tags." + prefix. */
         tagPrefix: labelPrefix.optional(),
         tags: z
@@ -87,8 +97,8 @@ export const configSchema = z
       .strictObject({
         nodeName: z.string().optional(),
         kubeconfig: z.string().optional(),
-        resyncPeriod: duration('10m').refine((ms) => ms >= 1000, 'must be at least 1s'),
-        watchTimeout: duration('5m').refine((ms) => ms >= 1000, 'must be at least 1s'),
+        resyncPeriod: duration('10m', { min: '1s', max: '24h' }),
+        watchTimeout: duration('5m', { min: '1s', max: '1h' }),
         events: z.boolean().default(true),
       })
       .prefault({}),
@@ -106,10 +116,11 @@ export const configSchema = z
       .prefault({}),
     dryRun: z.boolean().default(false),
   })
-  .transform((c) => ({
-    ...c,
-    labels: { ...c.labels, tagPrefix: c.labels.tagPrefix ?? `tags.${c.labels.prefix}` },
-  }));
+  .transform((c, ctx) => {
+    // Each prefix is valid on its own here; the tag prefix the label prefix derives may not be.
+    for (const problem of keyProblems(c.labels)) ctx.addIssue({ code: 'custom', path: ['labels', problem.field], message: problem.message });
+    return { ...c, labels: { ...c.labels, ...prefixesOf(c.labels) } };
+  });
 
 export type Config = z.output<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;

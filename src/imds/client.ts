@@ -4,7 +4,7 @@ import { systemClock, type Clock } from '../clock.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { DocumentError, parseInstanceDocument, type InstanceDocument } from './document.ts';
-import { ImdsError, abortedError, parseRetryAfter, type ImdsEndpoint } from './errors.ts';
+import { ImdsError, abortedError, parseRetryAfter, statusCode, type ImdsEndpoint } from './imdsError.ts';
 import { boundedGet, createDirectAgent, type RawResponse } from './http.ts';
 import type { RateLimiter } from './rateLimiter.ts';
 import { KNOWN_API_VERSIONS, newestCommonVersion } from './versions.ts';
@@ -16,7 +16,10 @@ import { KNOWN_API_VERSIONS, newestCommonVersion } from './versions.ts';
  *
  * fetchInstance() reads compute and network with a single `GET /metadata/instance`. When IMDS
  * refuses the api-version with a 400 that lists its `newest-versions`, the client switches to the
- * newest version both sides know, asks again once at once, and keeps that version for later calls.
+ * newest version both sides know, asks again once at once, and keeps that version for later calls
+ * until RECHECK_CONFIGURED_VERSION_MS have passed; then one call asks for the configured version
+ * again and keeps it when it is offered. The document says which version answered (apiVersion),
+ * so fields older versions lack read as unknown, not as absent.
  */
 
 export const INSTANCE_PATH = '/metadata/instance';
@@ -38,13 +41,20 @@ export interface ImdsClientOptions {
   limiter: Pick<RateLimiter, 'acquire'>;
   clock?: Clock;
   metrics?: ImdsMetrics;
-  logger?: Pick<Logger, 'warn' | 'debug'>;
+  logger?: Pick<Logger, 'warn' | 'debug' | 'info'>;
   /** Versions this build understands, newest first. Default KNOWN_API_VERSIONS. */
   knownVersions?: readonly string[];
   userAgent?: string;
 }
 
+/**
+ * How long a fallback version is used before one poll asks for the configured version again: two
+ * requests that poll when it is still refused, one request per poll otherwise.
+ */
+export const RECHECK_CONFIGURED_VERSION_MS = 10 * 60_000;
+
 const BODY_SNIPPET = 200;
+const HEADER_SNIPPET = 60;
 
 export class ImdsClient {
   readonly #options: ImdsClientOptions;
@@ -52,6 +62,8 @@ export class ImdsClient {
   readonly #agent: http.Agent;
   readonly #knownVersions: readonly string[];
   #apiVersion: string;
+  /** When the client last fell back (or found the configured version still refused). */
+  #fellBackAt: number | undefined;
 
   constructor(options: ImdsClientOptions) {
     const base = new URL(options.endpoint);
@@ -75,12 +87,17 @@ export class ImdsClient {
   async fetchInstance(signal?: AbortSignal): Promise<InstanceDocument> {
     const endpoint = 'instance';
     try {
-      const version = this.#apiVersion;
+      const configured = this.#options.apiVersion;
+      // A fallback is not for life: a host mid-upgrade or rolled back offers the configured
+      // version again, and the fields only it has (zone, environment, tagsList) come back with it.
+      const recheck = this.#apiVersion !== configured && this.#fellBackAt !== undefined && this.#clock.now() - this.#fellBackAt >= RECHECK_CONFIGURED_VERSION_MS;
+      let version = recheck ? configured : this.#apiVersion;
       let res = await this.#send(endpoint, INSTANCE_PATH, { 'api-version': version }, signal);
       if (res.status === 400) {
         const fallback = this.#fallbackVersion(res.body, version);
         if (fallback !== undefined) {
           this.#switchVersion(version, fallback);
+          version = fallback;
           res = await this.#send(endpoint, INSTANCE_PATH, { 'api-version': fallback }, signal);
         }
       }
@@ -92,8 +109,9 @@ export class ImdsClient {
         if (!(error instanceof DocumentError)) throw error;
         throw new ImdsError({ kind: 'schema', endpoint, message: `IMDS ${endpoint}: ${error.message}`, cause: error });
       }
+      if (version === configured) this.#restoreVersion(configured);
       this.#options.metrics?.imdsLastSuccess.set(this.#clock.now() / 1000);
-      return document;
+      return { ...document, apiVersion: version };
     } catch (error) {
       throw this.#failed(endpoint, error, signal);
     }
@@ -151,11 +169,11 @@ export class ImdsClient {
         maxBytes: options.maxResponseBytes,
         signal,
       });
-      code = String(res.status);
+      code = statusCode(res.status);
       return res;
     } catch (error) {
       const e = error instanceof ImdsError ? error : new ImdsError({ kind: 'network', endpoint, message: String(error), cause: error });
-      code = e.status !== undefined ? String(e.status) : e.code;
+      code = e.status !== undefined ? statusCode(e.status) : e.code;
       if (e.kind === 'timeout') metrics?.imdsTimeouts.inc({ imds_endpoint: endpoint });
       throw e;
     } finally {
@@ -191,10 +209,11 @@ export class ImdsClient {
     const contentType = String(res.headers['content-type'] ?? '').toLowerCase();
     const text = res.body.toString('utf8');
     if (contentType.includes('html') || /^\s*</.test(text)) {
+      // Not quoted: a page labelled HTML may be the instance document itself, tags and all.
       throw new ImdsError({
         kind: 'schema',
         endpoint,
-        message: `IMDS ${endpoint}: got an HTML page instead of JSON (a proxy or captive portal in the way?): ${snippet(text)}`,
+        message: `IMDS ${endpoint}: got ${res.body.length} bytes of HTML (Content-Type ${quotedHeader(contentType)}) instead of JSON: a proxy or captive portal in the way?`,
       });
     }
     try {
@@ -220,16 +239,28 @@ export class ImdsClient {
   }
 
   #switchVersion(from: string, to: string): void {
-    // Concurrent calls may all see the 400: the first one switches, logs and counts.
-    if (this.#apiVersion !== from) return;
+    this.#fellBackAt = this.#clock.now();
+    // Concurrent calls may all see the 400, and a recheck may find the configured version still
+    // refused: only a change of version is logged and counted.
+    if (this.#apiVersion === to) return;
     this.#apiVersion = to;
     this.#options.metrics?.imdsApiVersionFallbacks.inc({ to_version: to });
     this.#options.logger?.warn(
       { from, to },
-      'IMDS refused api-version %s; using %s, the newest version it offers that this agent knows',
+      'IMDS refused api-version %s; using %s, the newest version it offers that this agent knows, and asking for %s again every %d minutes',
       from,
       to,
+      this.#options.apiVersion,
+      RECHECK_CONFIGURED_VERSION_MS / 60_000,
     );
+  }
+
+  #restoreVersion(configured: string): void {
+    this.#fellBackAt = undefined;
+    if (this.#apiVersion === configured) return;
+    const from = this.#apiVersion;
+    this.#apiVersion = configured;
+    this.#options.logger?.info({ from, to: configured }, 'IMDS offers api-version %s again; using it instead of %s', configured, from);
   }
 
   /** Normalises a failure to an ImdsError and counts it. */
@@ -245,22 +276,29 @@ export class ImdsClient {
   }
 }
 
-function snippet(text: string): string {
-  const flat = text.replace(/\s+/g, ' ').trim();
-  return JSON.stringify(flat.length > BODY_SNIPPET ? `${flat.slice(0, BODY_SNIPPET)}…` : flat);
+/** A header value for a message: short and JSON-quoted, so control characters show. */
+function quotedHeader(value: string): string {
+  return JSON.stringify(value.length > HEADER_SNIPPET ? `${value.slice(0, HEADER_SNIPPET)}…` : value);
 }
 
-/** IMDS's own error message when the body is its JSON error, else a short quote of the body. */
+/**
+ * IMDS's own error message, when the body is its JSON error ({"error": "...", and at most
+ * "newest-versions"}); else only the size. Nothing else of the body is quoted: a non-2xx answer
+ * may carry the instance document, tag values included, and this message reaches the logs at warn.
+ */
 function describeBody(res: RawResponse): string {
-  const text = res.body.toString('utf8');
-  if (text.trim() === '') return '';
+  if (res.body.length === 0) return '';
   try {
-    const parsed = JSON.parse(text) as unknown;
-    if (parsed && typeof parsed === 'object' && typeof (parsed as { error?: unknown }).error === 'string') {
-      return snippet((parsed as { error: string }).error);
+    const parsed = JSON.parse(res.body.toString('utf8')) as unknown;
+    if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) {
+      const { error, 'newest-versions': _versions, ...rest } = parsed as Record<string, unknown>;
+      if (typeof error === 'string' && Object.keys(rest).length === 0) {
+        const flat = error.replace(/\s+/g, ' ').trim();
+        return JSON.stringify(flat.length > BODY_SNIPPET ? `${flat.slice(0, BODY_SNIPPET)}…` : flat);
+      }
     }
   } catch {
-    // not JSON: quote it
+    // not JSON: not quoted either
   }
-  return snippet(text);
+  return `${res.body.length}-byte body, not quoted`;
 }

@@ -1,4 +1,5 @@
 import * as z from 'zod';
+import { AgentError } from '../agentError.ts';
 
 /**
  * The instance document as the product understands it. IMDS sends every primitive as a string
@@ -57,7 +58,11 @@ export const instanceDocumentSchema = z.object({
   network: z.unknown().optional(),
 });
 
-export type InstanceDocument = z.output<typeof instanceDocumentSchema>;
+/**
+ * `apiVersion` is the api-version that answered, set by the client (IMDS does not send it): a
+ * field newer than it is unknown, not absent, and its label is kept as it is.
+ */
+export type InstanceDocument = z.output<typeof instanceDocumentSchema> & { apiVersion?: string };
 export type Compute = InstanceDocument['compute'];
 export type Tag = z.output<typeof tag>;
 
@@ -90,8 +95,9 @@ export function canonicalizeKeys(value: unknown): unknown {
   return out;
 }
 
-export class DocumentError extends Error {
+export class DocumentError extends AgentError<'schema'> {
   readonly kind = 'schema';
+  /** The same document will fail the same way: never retried. */
   readonly retryable = false;
   readonly issues: string[];
   constructor(issues: string[]) {

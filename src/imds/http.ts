@@ -1,5 +1,5 @@
 import http from 'node:http';
-import { ImdsError, abortedError, type ImdsEndpoint } from './errors.ts';
+import { ImdsError, abortedError, type ImdsEndpoint } from './imdsError.ts';
 
 /**
  * One bounded HTTP GET over node:http, nothing more: no retries, no redirects, no proxy.

@@ -8,8 +8,9 @@ import { RateLimiter } from './rateLimiter.ts';
 import { fetchWithRetry } from './retry.ts';
 
 export { ImdsClient, INSTANCE_PATH, type ImdsClientOptions } from './client.ts';
-export { ImdsError, isImdsError, isRetryable, parseRetryAfter, type ImdsEndpoint, type ImdsErrorKind } from './errors.ts';
-export { MAX_REQUESTS_PER_SECOND, RateLimiter, RateLimiterConfigError, validateRateLimit } from './rateLimiter.ts';
+export { ImdsError, parseRetryAfter, type ImdsEndpoint, type ImdsErrorKind } from './imdsError.ts';
+export { AgentError, isRetryable } from '../agentError.ts';
+export { MAX_REQUESTS_PER_SECOND, RateLimiter, RateLimiterConfigError, RateLimiterError, validateRateLimit } from './rateLimiter.ts';
 export { fetchWithRetry, type RetryOptions } from './retry.ts';
 export { runPoller, type PollerOptions } from './poller.ts';
 

@@ -1,6 +1,6 @@
 import type { Clock } from '../clock.ts';
 import type { Metrics } from '../observability/metrics.ts';
-import { abortedError } from './errors.ts';
+import { AgentError } from '../agentError.ts';
 
 /**
  * The one token bucket every IMDS call of the process goes through: instance polls, their
@@ -27,7 +27,7 @@ export interface RateLimiterOptions {
   requestsPerSecond: number;
   burst: number;
   clock: Clock;
-  metrics?: Pick<Metrics, 'schedulerTokens' | 'schedulerWaits' | 'schedulerWaitSeconds'>;
+  metrics?: Pick<Metrics, 'imdsRateLimiterTokens' | 'imdsRateLimiterWaits' | 'imdsRateLimiterWaitSeconds'>;
 }
 
 interface Waiter {
@@ -36,6 +36,19 @@ interface Waiter {
   since: number;
   signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
+}
+
+/**
+ * A wait for a token that ended before a token came: the caller's signal aborted. The IMDS client
+ * turns it into an aborted ImdsError for the endpoint it was calling.
+ */
+export class RateLimiterError extends AgentError<'aborted'> {
+  readonly kind = 'aborted';
+  readonly retryable = false;
+  constructor(signal: AbortSignal) {
+    super('IMDS rate limiter: the wait for a token was aborted', { cause: signal.reason });
+    this.name = 'RateLimiterError';
+  }
 }
 
 export class RateLimiterConfigError extends Error {
@@ -92,16 +105,16 @@ export class RateLimiter {
     return Math.floor(this.#credit / this.tokenCostMs);
   }
 
-  /** Resolves once a token is taken; rejects with an aborted ImdsError when the signal aborts first. */
+  /** Resolves once a token is taken; rejects with a RateLimiterError when the signal aborts first. */
   acquire(signal?: AbortSignal): Promise<void> {
-    if (signal?.aborted) return Promise.reject(abortedError('scheduler', signal));
+    if (signal?.aborted) return Promise.reject(new RateLimiterError(signal));
     this.#refill();
     if (this.#queue.length === 0 && this.#credit >= this.tokenCostMs) {
       this.#credit -= this.tokenCostMs;
       this.#report();
       return Promise.resolve();
     }
-    this.#metrics?.schedulerWaits.inc();
+    this.#metrics?.imdsRateLimiterWaits.inc();
     return new Promise<void>((resolve, reject) => {
       const waiter: Waiter = { resolve, reject, since: this.#clock.now(), signal, onAbort: undefined };
       if (signal) {
@@ -110,7 +123,7 @@ export class RateLimiter {
           if (index >= 0) this.#queue.splice(index, 1);
           this.#recordWait(waiter);
           if (this.#queue.length === 0) this.#pumpAbort?.abort();
-          reject(abortedError('scheduler', signal));
+          reject(new RateLimiterError(signal));
         };
         signal.addEventListener('abort', waiter.onAbort, { once: true });
       }
@@ -161,10 +174,10 @@ export class RateLimiter {
   }
 
   #recordWait(waiter: Waiter): void {
-    this.#metrics?.schedulerWaitSeconds.inc(Math.max(0, this.#clock.now() - waiter.since) / 1000);
+    this.#metrics?.imdsRateLimiterWaitSeconds.inc(Math.max(0, this.#clock.now() - waiter.since) / 1000);
   }
 
   #report(): void {
-    this.#metrics?.schedulerTokens.set(this.#queue.length > 0 ? 0 : Math.floor(this.#credit / this.tokenCostMs));
+    this.#metrics?.imdsRateLimiterTokens.set(this.#queue.length > 0 ? 0 : Math.floor(this.#credit / this.tokenCostMs));
   }
 }

@@ -1,32 +1,40 @@
-import { backoffDelay } from '../backoff.ts';
 import pRetry from 'p-retry';
+import { AgentError, isRetryable } from '../agentError.ts';
+import { IMDS_BACKOFF, budgetedRetries } from '../backoff.ts';
 import type { Clock, Random } from '../clock.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
-import { ImdsError, abortedError, isRetryable, type ImdsEndpoint } from './errors.ts';
+import { ImdsError, abortedError, type ImdsEndpoint } from './imdsError.ts';
 
 /**
- * The retry policy of IMDS calls, on top of p-retry.
+ * The retry policy of IMDS calls: p-retry runs the loop, src/backoff.ts says how long to wait.
  *
- * - Only errors that say `retryable: true` are retried (410, 429, 5xx, timeouts, resets,
- *   refusals); anything else, DocumentError and unknown errors included, stops at once.
- * - Capped exponential backoff with full jitter: the n-th retry (n from 0) waits
- *   random() * min(maxDelayMs, baseDelayMs * 2^n).
- * - A Retry-After from IMDS (seconds or HTTP-date, already in the error as retryAfterMs) wins
- *   when it is longer than the drawn delay.
+ * - Only errors the one classification (isRetryable) calls retryable are retried: 410, 429, 5xx,
+ *   timeouts, resets, refusals. Anything else, DocumentError and unknown errors included, stops
+ *   at once.
+ * - Capped exponential backoff with full jitter (IMDS_BACKOFF unless overridden): the n-th retry
+ *   (n from 0) waits random() * min(maxDelayMs, baseDelayMs * 2^n).
+ * - A Retry-After from IMDS (already in the error as retryAfterMs) wins when it is longer than
+ *   the drawn delay.
  * - All retries of one call fit in budgetMs, measured on the injected clock from the first
  *   attempt; IMDS asks for 410 to be retried for up to 70 s, the default budget. The last wait is
  *   shortened to what is left; a Retry-After that does not fit ends the retries instead.
- * - Waits run on the injected Clock (p-retry's own timer is off: minTimeout 0), so tests run on
- *   fake time and an abort cancels the wait without leaving a timer behind. An abort rejects
- *   promptly with an aborted ImdsError, even when the attempt in flight ignores the signal.
+ *
+ * What p-retry does, and what it cannot. p-retry owns the loop: it numbers attempts, stops on
+ * `signal` between every step, and asks `onFailedAttempt` and then `shouldRetry` after each
+ * failure. Its own waits use the global setTimeout, and its time limit (maxRetryTime) reads
+ * performance.now(); neither can take the injected Clock, and the agent's tests and benchmarks
+ * run retries on fake or accelerated time. So its own timer is off (minTimeout 0: p-retry then
+ * schedules no timer) and its count is unbounded (the budget, on the injected clock, ends the
+ * run). After each failure onFailedAttempt draws the wait from budgetedRetries (src/backoff.ts)
+ * and sleeps it on the injected clock, p-retry's documented place for a delay of one's own;
+ * shouldRetry then answers from that same draw, so p-retry never waits a second time and a run
+ * whose budget is spent never sleeps. An abort rejects promptly with an aborted ImdsError, even
+ * when the attempt in flight ignores the signal, and leaves no timer behind.
  *
  * Every attempt goes through the caller's function, which takes its rate-limiter token itself:
  * retries can never outrun the process-wide limit.
  */
-
-export const DEFAULT_BASE_DELAY_MS = 500;
-export const DEFAULT_MAX_DELAY_MS = 10_000;
 
 export interface RetryOptions {
   endpoint: ImdsEndpoint;
@@ -37,9 +45,9 @@ export interface RetryOptions {
   random: Random;
   metrics?: Pick<Metrics, 'imdsRetries'>;
   logger?: Pick<Logger, 'debug'>;
-  /** First backoff ceiling; default 500 ms. */
+  /** First backoff ceiling; default IMDS_BACKOFF.baseMs (500 ms). */
   baseDelayMs?: number;
-  /** Largest backoff ceiling; default 10 s. */
+  /** Largest backoff ceiling; default IMDS_BACKOFF.capMs (10 s). */
   maxDelayMs?: number;
 }
 
@@ -67,46 +75,37 @@ export async function fetchWithRetry<T>(
   fn: (signal: AbortSignal | undefined, attempt: number) => Promise<T>,
   options: RetryOptions,
 ): Promise<T> {
-  const { endpoint, budgetMs, signal, clock, random, metrics, logger } = options;
-  const baseDelayMs = options.baseDelayMs ?? DEFAULT_BASE_DELAY_MS;
-  const maxDelayMs = options.maxDelayMs ?? DEFAULT_MAX_DELAY_MS;
+  const { endpoint, signal, clock, metrics, logger } = options;
   if (signal?.aborted) throw abortedError(endpoint, signal);
-  const start = clock.now();
-  let retries = 0;
+  const schedule = budgetedRetries(
+    { baseMs: options.baseDelayMs ?? IMDS_BACKOFF.baseMs, capMs: options.maxDelayMs ?? IMDS_BACKOFF.capMs, budgetMs: options.budgetMs },
+    clock,
+    options.random,
+  );
   let attempts = 0;
-  const attempt = (n: number) => {
-    attempts = n;
-    return raceAbort(fn(signal, n), signal);
-  };
+  /** The wait drawn after the latest failure; undefined when no retry follows. */
+  let wait: number | undefined;
 
   try {
-    return await pRetry(attempt, {
-      retries: Number.POSITIVE_INFINITY, // bounded by budgetMs below
-      minTimeout: 0, // waits happen in shouldRetry, on the injected clock
-      signal,
-      shouldRetry: async ({ error, attemptNumber }) => {
-        if (!isRetryable(error)) return false;
-        const remaining = budgetMs - (clock.now() - start);
-        if (remaining <= 0) return false;
-        const drawn = backoffDelay(retries, { baseMs: baseDelayMs, capMs: maxDelayMs }, random);
-        const retryAfterMs = error instanceof ImdsError ? error.retryAfterMs : undefined;
-        let wait: number;
-        if (retryAfterMs !== undefined && retryAfterMs > drawn) {
-          if (retryAfterMs > remaining) return false;
-          wait = retryAfterMs;
-        } else {
-          wait = Math.min(drawn, remaining);
-        }
-        logger?.debug(
-          { endpoint, attempt: attemptNumber, code: (error as { code?: unknown }).code, waitMs: wait },
-          'IMDS call failed; retrying',
-        );
-        await clock.sleep(wait, signal);
-        retries++;
-        metrics?.imdsRetries.inc({ imds_endpoint: endpoint });
-        return true;
+    return await pRetry(
+      (n) => {
+        attempts = n;
+        return raceAbort(fn(signal, n), signal);
       },
-    });
+      {
+        retries: Number.POSITIVE_INFINITY,
+        minTimeout: 0,
+        signal,
+        onFailedAttempt: async ({ error, attemptNumber }) => {
+          wait = isRetryable(error) ? schedule.next(error instanceof AgentError ? error.retryAfterMs : undefined) : undefined;
+          if (wait === undefined) return;
+          logger?.debug({ endpoint, attempt: attemptNumber, code: error instanceof ImdsError ? error.code : undefined, waitMs: wait }, 'IMDS call failed; retrying');
+          await clock.sleep(wait, signal);
+          metrics?.imdsRetries.inc({ imds_endpoint: endpoint });
+        },
+        shouldRetry: () => wait !== undefined,
+      },
+    );
   } catch (error) {
     if (signal?.aborted) {
       throw error instanceof ImdsError && error.kind === 'aborted' ? error : abortedError(endpoint, signal);

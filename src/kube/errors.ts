@@ -1,3 +1,5 @@
+import { AgentError } from '../agentError.ts';
+
 export type KubeErrorKind =
   | 'conflict'
   | 'not-found'
@@ -11,21 +13,23 @@ export type KubeErrorKind =
   | 'other';
 
 /** A Kubernetes API failure, classified so the loop can decide to retry, re-read or give up. */
-export class KubeError extends Error {
+export class KubeError extends AgentError<KubeErrorKind> {
   readonly kind: KubeErrorKind;
   readonly status: number | undefined;
-  readonly retryAfterMs: number | undefined;
   constructor(kind: KubeErrorKind, message: string, status?: number, retryAfterMs?: number) {
-    super(message);
+    super(message, { retryAfterMs });
     this.name = 'KubeError';
     this.kind = kind;
     this.status = status;
-    this.retryAfterMs = retryAfterMs;
   }
 
   /** Worth trying again after a backoff (a conflict is retried at once, after a fresh read). */
   get retryable(): boolean {
     return this.kind === 'throttled' || this.kind === 'server' || this.kind === 'network' || this.kind === 'conflict';
+  }
+
+  override logFields(): Record<string, unknown> {
+    return { kind: this.kind, status: this.status, message: this.message };
   }
 
   /** Status code for metrics: the HTTP status, or the failure kind when none came back. */

@@ -1,4 +1,4 @@
-import { backoffDelay, type BackoffPolicy } from '../backoff.ts';
+import { KUBE_READ_BACKOFF, backoffDelay, type BackoffPolicy } from '../backoff.ts';
 import type { Clock, Random } from '../clock.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
@@ -31,13 +31,13 @@ const WATCHDOG_GRACE_MS = 30_000;
  * Resolves when the signal aborts.
  */
 export async function runNodeWatch(o: NodeWatchOptions): Promise<void> {
-  const policy = o.backoff ?? { baseMs: 500, capMs: 30_000 };
+  const policy = o.backoff ?? KUBE_READ_BACKOFF;
   let failures = 0;
   const pause = async (ms: number) => o.clock.sleep(ms, o.signal).catch(() => undefined);
   const fail = async (err: unknown, what: string) => {
     const error = err instanceof KubeError ? err : new KubeError('other', String(err));
     const delay = backoffDelay(failures++, policy, o.random, error.retryAfterMs);
-    o.logger.warn({ err: { kind: error.kind, status: error.status, message: error.message }, attempt: failures, retryInMs: Math.round(delay) }, `node ${what} failed`);
+    o.logger.warn({ err: error.logFields(), attempt: failures, retryInMs: Math.round(delay) }, `node ${what} failed`);
     await pause(delay);
   };
 

@@ -1,3 +1,5 @@
+import type { OwnershipKeys } from '../keys/keys.ts';
+
 /**
  * Which keys the agent wrote, recorded on the node itself (as Node Feature Discovery does) so the
  * record survives restarts, rescheduling and people editing labels by hand. Only keys in this
@@ -7,16 +9,6 @@ export interface Ownership {
   labels: ReadonlySet<string>;
   annotations: ReadonlySet<string>;
 }
-
-export interface OwnershipKeys {
-  labels: string;
-  annotations: string;
-}
-
-export const ownershipKeys = (prefix: string): OwnershipKeys => ({
-  labels: `${prefix}/owned-labels`,
-  annotations: `${prefix}/owned-annotations`,
-});
 
 const parseList = (value: string | undefined) =>
   new Set((value ?? '').split(',').map((k) => k.trim()).filter(Boolean));

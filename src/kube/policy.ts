@@ -1,6 +1,5 @@
 import type { Config } from '../config/schema.ts';
-import { isWellKnownKey, ownedKeyFilter } from '../mapping/render.ts';
-import { ownershipKeys } from './ownership.ts';
+import { isWellKnownKey, ownedKeyFilter, ownershipKeys } from '../keys/keys.ts';
 import type { ReconcilePolicy } from './reconcile.ts';
 
 /**

@@ -1,5 +1,6 @@
 import type { Desired } from '../mapping/desired.ts';
-import { formatList, readOwnership, type OwnershipKeys } from './ownership.ts';
+import type { OwnershipKeys } from '../keys/keys.ts';
+import { formatList, readOwnership } from './ownership.ts';
 import type { MetadataPatch, NodeMeta } from './types.ts';
 
 export interface ReconcilePolicy {
@@ -35,18 +36,22 @@ export interface ReconcileResult {
  * The whole decision, as a pure function of (desired, observed node, ownership record on it).
  * It returns the minimal merge patch, guarded by the node's resourceVersion.
  */
-export function reconcile(desired: Pick<Desired, 'labels' | 'annotations'>, node: NodeMeta, policy: ReconcilePolicy): ReconcileResult {
+export function reconcile(desired: Pick<Desired, 'labels' | 'annotations' | 'unknownLabels'>, node: NodeMeta, policy: ReconcilePolicy): ReconcileResult {
   const owned = readOwnership(node.annotations, policy.ownershipKeys);
   const refused: string[] = [];
   const bookkeeping = new Set([policy.ownershipKeys.labels, policy.ownershipKeys.annotations]);
 
-  const plan = (want: Record<string, string>, have: Record<string, string>, previously: ReadonlySet<string>) => {
+  const plan = (want: Record<string, string>, have: Record<string, string>, previously: ReadonlySet<string>, unknown: readonly string[] = []) => {
     const target: Record<string, string> = {};
     for (const [key, value] of Object.entries(want)) {
       if (!policy.mayOwn(key) || bookkeeping.has(key)) refused.push(key);
       else if (policy.isShared(key) && key in have && !previously.has(key) && have[key] !== value) refused.push(key);
       else if (policy.isShared(key) && key in have && !previously.has(key)) continue; // someone else's, already right
       else target[key] = value;
+    }
+    // Keys the document cannot tell about stay as the node has them, and stay owned.
+    for (const key of unknown) {
+      if (!(key in target) && key in have && previously.has(key) && policy.mayOwn(key) && !bookkeeping.has(key)) target[key] = have[key]!;
     }
     const changes: KeyChanges = { added: [], changed: [], removed: [] };
     const patch: Record<string, string | null> = {};
@@ -66,7 +71,7 @@ export function reconcile(desired: Pick<Desired, 'labels' | 'annotations'>, node
     return { target, changes, patch };
   };
 
-  const labels = plan(desired.labels, node.labels, owned.labels);
+  const labels = plan(desired.labels, node.labels, owned.labels, desired.unknownLabels);
   const annotations = plan(desired.annotations, node.annotations, owned.annotations);
   const ownedLabels = Object.keys(labels.target).sort();
   const ownedAnnotations = Object.keys(annotations.target).sort();

@@ -1,4 +1,4 @@
-import { backoffDelay, type BackoffPolicy } from '../backoff.ts';
+import { KUBE_REREAD_BACKOFF, KUBE_WRITE_BACKOFF, backoffDelay, type BackoffPolicy } from '../backoff.ts';
 import type { Clock, Random } from '../clock.ts';
 import type { Desired } from '../mapping/desired.ts';
 import type { Logger } from '../observability/logger.ts';
@@ -29,6 +29,8 @@ export interface SyncerOptions {
   backoff?: BackoffPolicy;
 }
 
+type PacingCause = 'imds' | 'other-writer';
+
 export type SyncOutcome = 'unchanged' | 'patched' | 'dry_run' | 'waiting' | 'failed';
 
 /** Attempts at one change before waiting for the next trigger (a node event or the resync). */
@@ -39,7 +41,8 @@ const MAX_ATTEMPTS = 8;
  * patches, so this never bites in normal operation; it stops a hot loop when another writer keeps
  * setting other values on the agent's keys (a second agent with another config during a rolling
  * update with surge, a controller that disagrees), where each patch's watch event would otherwise
- * trigger the other side's next patch at once.
+ * trigger the other side's next patch at once, and it bounds the writes of an IMDS whose answer
+ * changes on every poll. The warning says which of the two it is.
  */
 const WRITE_BURST = 5;
 const WRITE_INTERVAL_MS = 2_000;
@@ -60,11 +63,16 @@ export class NodeSyncer {
   /** Patch budget (see WRITE_BURST): whole patches available, and when it was last topped up. */
   private writeCredit = WRITE_BURST;
   private writeCreditAt: number | undefined;
-  private pacing = false;
+  /** Why patches are being paced now, once the warning is out; undefined when they are not. */
+  private pacing: PacingCause | undefined;
+  /** The desired state of the last patch sent, to tell IMDS churn from another writer's. */
+  private patchedFor: Desired | undefined;
   /** Events being recorded (fire-and-forget for the run, awaited by idle()). */
   private readonly events = new Set<Promise<void>>();
   /** Set once the node has matched the desired state at least once. */
   synced = false;
+  /** Why the last write was refused with a status retrying cannot change; cleared by a good pass. */
+  refusal: string | undefined;
   lastOutcome: SyncOutcome = 'waiting';
   /** When the current run started, for the liveness check; undefined when idle. */
   busySince: number | undefined;
@@ -132,7 +140,7 @@ export class NodeSyncer {
       metrics?.managedAnnotations.set(current.annotations.size);
       if (result.refused.length) logger.warn({ keys: result.refused }, 'left keys alone: outside the agent\'s prefixes or set by another writer');
       if (!result.patch) {
-        this.pacing = false;
+        this.pacing = undefined;
         this.done('unchanged');
         return 'unchanged';
       }
@@ -145,13 +153,19 @@ export class NodeSyncer {
       }
       const wait = this.writeWait();
       if (wait > 0) {
-        if (!this.pacing) {
+        // Whose churn it is: a desired state that moved since the last patch comes from IMDS
+        // (tags or fields changing poll after poll); the same desired state patched again means
+        // something on the node keeps undoing it.
+        const cause: PacingCause = this.patchedFor !== undefined && desired !== this.patchedFor ? 'imds' : 'other-writer';
+        if (this.pacing !== cause) {
           logger.warn(
-            { node: node.name, changes: changeSummary(result), waitMs: wait },
-            'node patches keep being undone (another writer setting other values?); pacing them',
+            { node: node.name, cause, changes: changeSummary(result), waitMs: wait },
+            cause === 'imds'
+              ? 'IMDS metadata keeps changing between polls (tags or fields churning); pacing node patches'
+              : 'node patches keep being undone by another writer setting other values on these keys; pacing them',
           );
         }
-        this.pacing = true;
+        this.pacing = cause;
         await this.o.clock.sleep(wait, this.o.signal).catch(() => undefined);
         attempt--; // waiting for the budget is not a failed attempt; recompute from the latest state
         continue;
@@ -159,6 +173,7 @@ export class NodeSyncer {
       try {
         const updated = await this.o.client.patch(node.name, result.patch, this.o.writeSignal ?? this.o.signal);
         this.writeCredit -= 1;
+        this.patchedFor = desired;
         metrics?.nodePatches.inc({ result: 'success' });
         metrics?.managedLabels.set(result.ownedLabels.length);
         metrics?.managedAnnotations.set(result.ownedAnnotations.length);
@@ -177,8 +192,9 @@ export class NodeSyncer {
           return 'waiting';
         }
         if (!error.retryable) {
+          this.refusal = `the last node patch was refused (${error.status === undefined ? '' : `HTTP ${error.status}, `}${error.kind}); waiting for the next change or resync`;
           logger.error(
-            { node: node.name, err: { kind: error.kind, status: error.status, message: error.message }, attempt: attempt + 1 },
+            { node: node.name, err: error.logFields(), attempt: attempt + 1 },
             'node patch refused; waiting for the next change or resync',
           );
           break;
@@ -186,9 +202,9 @@ export class NodeSyncer {
         // A conflict means our view is stale: read the node again and recompute at once.
         if (error.kind === 'conflict') await this.refresh();
         else {
-          const delay = backoffDelay(attempt, this.o.backoff ?? { baseMs: 200, capMs: 30_000 }, this.o.random, error.retryAfterMs);
+          const delay = backoffDelay(attempt, this.o.backoff ?? KUBE_WRITE_BACKOFF, this.o.random, error.retryAfterMs);
           logger.warn(
-            { node: node.name, err: { kind: error.kind, status: error.status, message: error.message }, attempt: attempt + 1, retryInMs: Math.round(delay) },
+            { node: node.name, err: error.logFields(), attempt: attempt + 1, retryInMs: Math.round(delay) },
             'node patch failed; retrying',
           );
           await this.o.clock.sleep(delay, this.o.signal).catch(() => undefined);
@@ -214,12 +230,24 @@ export class NodeSyncer {
       this.observed = list.nodes.find((n) => n.name === this.o.nodeName) ?? null;
     } catch (err) {
       this.o.logger.warn({ err: { message: (err as Error).message } }, 'could not re-read the node after a conflict');
-      await this.o.clock.sleep(backoffDelay(1, { baseMs: 200, capMs: 5000 }, this.o.random), this.o.signal).catch(() => undefined);
+      await this.o.clock.sleep(backoffDelay(1, KUBE_REREAD_BACKOFF, this.o.random), this.o.signal).catch(() => undefined);
     }
+  }
+
+  /**
+   * Whether the agent can do its job now: the node matched the desired state once, and the last
+   * write was not refused (403, 422...). The reason names the status, never the API's message,
+   * which can quote label values.
+   */
+  readiness(): { ok: boolean; reason?: string } {
+    if (!this.synced) return { ok: false, reason: 'not ready: the node has not matched IMDS yet' };
+    if (this.refusal) return { ok: false, reason: `not ready: ${this.refusal}` };
+    return { ok: true };
   }
 
   private done(result: 'unchanged' | 'patched' | 'dry_run'): void {
     this.synced = true;
+    this.refusal = undefined;
     this.o.metrics?.reconciles.inc({ result });
     this.o.metrics?.lastReconcile.set(this.o.clock.now() / 1000);
   }

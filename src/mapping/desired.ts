@@ -13,6 +13,12 @@ export interface Desired {
    * a Desired built by hand stays valid.
    */
   problems?: Problem[];
+  /**
+   * Labels this document cannot tell about: their IMDS field is newer than the api-version that
+   * answered (a host that offered only an old version). Neither written nor removed: the node
+   * keeps what it has. Sorted. Optional so that a Desired built by hand stays valid.
+   */
+  unknownLabels?: string[];
 }
 
 export type SkipReason =

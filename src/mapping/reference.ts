@@ -1,5 +1,6 @@
 import type { Extra } from '../config/schema.ts';
 import type { Compute } from '../imds/document.ts';
+import { DEFAULT_PREFIX, defaultTagPrefix, RESERVED_DOMAINS, WELL_KNOWN, type Prefixes } from '../keys/keys.ts';
 import type { ProblemReason, SkipReason } from './desired.ts';
 import { TAGS_ANNOTATION_MAX_BYTES } from './tags.ts';
 
@@ -147,17 +148,17 @@ export const REFERENCE: readonly ReferenceEntry[] = [
     value: (c) => lastSegment(c.host?.id),
   },
   {
-    kind: 'label', key: 'topology.kubernetes.io/zone', gate: 'wellKnown', source: 'compute.location, compute.zone, compute.platformFaultDomain', since: '2017-12-01', example: 'westeurope-2',
+    kind: 'label', key: WELL_KNOWN.zone, gate: 'wellKnown', source: 'compute.location, compute.zone, compute.platformFaultDomain', since: '2017-12-01', example: 'westeurope-2',
     meaning: 'As cloud-provider-azure writes it: `<region>-<zone>` on zonal VMs, the bare fault domain (such as 0) on regional VMs. For clusters without a cloud provider.',
     value: topologyZone,
   },
   {
-    kind: 'label', key: 'topology.kubernetes.io/region', gate: 'wellKnown', source: 'compute.location', since: '2017-04-02', example: 'westeurope',
+    kind: 'label', key: WELL_KNOWN.region, gate: 'wellKnown', source: 'compute.location', since: '2017-04-02', example: 'westeurope',
     meaning: 'Azure region, lower-cased, as cloud-provider-azure writes it.',
     value: (c) => lower(c.location),
   },
   {
-    kind: 'label', key: 'node.kubernetes.io/instance-type', gate: 'wellKnown', source: 'compute.vmSize', since: '2017-04-02', example: 'Standard_D4s_v5',
+    kind: 'label', key: WELL_KNOWN.instanceType, gate: 'wellKnown', source: 'compute.vmSize', since: '2017-04-02', example: 'Standard_D4s_v5',
     meaning: 'VM size, as cloud-provider-azure writes it; kept current after a resize.',
     value: (c) => c.vmSize,
   },
@@ -177,14 +178,11 @@ export const REFERENCE: readonly ReferenceEntry[] = [
 
 export const FIELD_LABELS: readonly FieldLabel[] = REFERENCE.filter((e): e is FieldLabel => e.kind === 'label');
 
-/** The well-known keys, written only with `labels.wellKnown`. */
-export const WELL_KNOWN_KEYS: ReadonlySet<string> = new Set(FIELD_LABELS.filter((e) => e.gate === 'wellKnown').map((e) => e.key));
-
 export const TAGS_ANNOTATION = '<prefix>/tags';
 export const TAGS_OMITTED_ANNOTATION = '<prefix>/tags-omitted';
 
 /** Fills `<prefix>` and `<tagPrefix>` into a key template. */
-export const resolveKey = (template: string, prefixes: { prefix: string; tagPrefix: string }): string =>
+export const resolveKey = (template: string, prefixes: Prefixes): string =>
   template.replace('<tagPrefix>', prefixes.tagPrefix).replace('<prefix>', prefixes.prefix);
 
 export const SKIP_REASONS: Readonly<Record<SkipReason, string>> = {
@@ -219,9 +217,9 @@ export function labelReferenceMarkdown(): string {
 # Labels and annotations
 
 Every key is under the configured prefixes, except the well-known keys you opt in to.
-\`<prefix>\` is \`labels.prefix\` (\`--label-prefix\`, default \`imds-labeler.io\`) and
-\`<tagPrefix>\` is \`labels.tagPrefix\` (\`--tag-prefix\`, default \`tags.<prefix>\`).
-The agent never writes under \`kubernetes.io\`, \`k8s.io\` or \`kubernetes.azure.com\`, except the
+\`<prefix>\` is \`labels.prefix\` (\`--label-prefix\`, default \`${DEFAULT_PREFIX}\`) and
+\`<tagPrefix>\` is \`labels.tagPrefix\` (\`--tag-prefix\`, default \`${defaultTagPrefix('<prefix>')}\`).
+The agent never writes under ${RESERVED_DOMAINS.map((d) => `\`${d}\``).join(', ').replace(/, ([^,]*)$/, ' or $1')}, except the
 three well-known keys below, and only with \`labels.wellKnown\`.
 
 IMDS sends every value as a string and \`""\` for a missing one: a missing value means the label is

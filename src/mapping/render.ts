@@ -1,8 +1,9 @@
 import type { Config } from '../config/schema.ts';
 import type { InstanceDocument } from '../imds/document.ts';
 import type { Desired, Problem } from './desired.ts';
-import { isDnsSubdomain, isQualifiedName, labelValueProblem, LABEL_VALUE_MAX_LENGTH } from './kubernetesNames.ts';
-import { FIELD_LABELS, TAGS_ANNOTATION, TAGS_OMITTED_ANNOTATION, WELL_KNOWN_KEYS, resolveKey, type Gate } from './reference.ts';
+import { keyProblems, prefixesOf, type Prefixes } from '../keys/keys.ts';
+import { labelValueProblem, LABEL_VALUE_MAX_LENGTH } from '../keys/names.ts';
+import { FIELD_LABELS, TAGS_ANNOTATION, TAGS_OMITTED_ANNOTATION, resolveKey, type Gate } from './reference.ts';
 import { compareText, mapTags, readTags, tagsAnnotation, TAGS_ANNOTATION_MAX_BYTES } from './tags.ts';
 
 /**
@@ -19,17 +20,24 @@ export interface RenderOptions {
 }
 
 export function render(doc: InstanceDocument, labels: LabelsConfig, options: RenderOptions = {}): Desired {
-  const prefixes = prefixesOf(labels);
+  const prefixes = checkedPrefixes(labels);
   const on = (gate: Gate) => gate === 'always' || (gate === 'wellKnown' ? labels.wellKnown : labels.extras.includes(gate));
   const out: Record<string, string> = {};
   const annotations: Record<string, string> = {};
   const problems: Problem[] = [];
 
+  const unknownLabels: string[] = [];
   for (const entry of FIELD_LABELS) {
     if (!on(entry.gate)) continue;
+    const key = resolveKey(entry.key, prefixes);
+    // An api-version older than the field: absent because the version predates it, not because
+    // the VM has none. ISO dates compare as strings.
+    if (doc.apiVersion !== undefined && doc.apiVersion < entry.since) {
+      unknownLabels.push(key);
+      continue;
+    }
     const value = entry.value(doc.compute);
     if (value === undefined) continue;
-    const key = resolveKey(entry.key, prefixes);
     const problem = labelValueProblem(value);
     if (problem === undefined) out[key] = value;
     else {
@@ -65,45 +73,15 @@ export function render(doc: InstanceDocument, labels: LabelsConfig, options: Ren
     annotations: sortedRecord(annotations),
     skipped: mapped.skipped,
     problems: problems.sort((a, b) => compareText(a.key, b.key)),
+    ...(unknownLabels.length ? { unknownLabels: unknownLabels.sort(compareText) } : {}),
   };
 }
 
-/**
- * True only for keys the agent may write: valid keys under the configured prefix or tag prefix
- * (exactly those domains, not their subdomains), and the well-known keys when opted in. The
- * reconcile refuses to write anything else.
- */
-export function isOwnKey(key: string, labels: Pick<LabelsConfig, 'prefix' | 'tagPrefix' | 'wellKnown'>): boolean {
-  if (!isQualifiedName(key)) return false;
-  if (labels.wellKnown && WELL_KNOWN_KEYS.has(key)) return true;
-  const slash = key.indexOf('/');
-  if (slash < 0) return false;
-  const domain = key.slice(0, slash);
-  // Defence in depth: the config schema already refuses these as prefixes.
-  if (RESERVED_DOMAIN.test(domain)) return false;
-  return domain === labels.prefix || domain === (labels.tagPrefix ?? `tags.${labels.prefix}`);
-}
-
-/** Domains that belong to Kubernetes and AKS. */
-const RESERVED_DOMAIN = /(^|\.)(kubernetes\.io|k8s\.io|kubernetes\.azure\.com)$/;
-
-/** isOwnKey bound to a config, for the reconcile's `mayOwn`. */
-export const ownedKeyFilter =
-  (labels: Pick<LabelsConfig, 'prefix' | 'tagPrefix' | 'wellKnown'>): ((key: string) => boolean) =>
-  (key) =>
-    isOwnKey(key, labels);
-
-/** Keys that belong to someone else unless the agent wrote them: the well-known ones. */
-export const isWellKnownKey = (key: string): boolean => WELL_KNOWN_KEYS.has(key);
-
 /** The prefixes, with tagPrefix defaulted as the config schema does. Throws on an invalid one. */
-function prefixesOf(labels: Pick<LabelsConfig, 'prefix' | 'tagPrefix'>): { prefix: string; tagPrefix: string } {
-  const prefix = labels.prefix;
-  const tagPrefix = labels.tagPrefix ?? `tags.${prefix}`;
-  for (const [name, value] of [['labels.prefix', prefix], ['labels.tagPrefix', tagPrefix]] as const) {
-    if (!isDnsSubdomain(value)) throw new TypeError(`${name} ${quote(value)} is not a lowercase DNS subdomain: pass a config parsed by the config schema`);
-  }
-  return { prefix, tagPrefix };
+function checkedPrefixes(labels: Pick<LabelsConfig, 'prefix' | 'tagPrefix'>): Prefixes {
+  const [problem] = keyProblems(labels);
+  if (problem) throw new TypeError(`labels.${problem.field} ${problem.message}: pass a config parsed by the config schema`);
+  return prefixesOf(labels);
 }
 
 function sortedRecord(record: Record<string, string>): Record<string, string> {

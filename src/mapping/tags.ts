@@ -2,7 +2,7 @@ import { Buffer } from 'node:buffer';
 import type { Compute, Tag } from '../imds/document.ts';
 import type { SkipReason, SkippedTag } from './desired.ts';
 import { foldCase, tagNameFilter } from './glob.ts';
-import { labelNameProblem, labelValueProblem } from './kubernetesNames.ts';
+import { labelNameProblem, labelValueProblem } from '../keys/names.ts';
 
 /**
  * VM tags → labels `<tagPrefix>/<name>` and the tags annotation.

@@ -1,4 +1,5 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectRuntimeMetrics } from './runtimeMetrics.ts';
 
 export const METRIC_PREFIX = 'imds_labeler_';
 
@@ -13,7 +14,8 @@ export interface MetricsOptions {
 
 /**
  * Every metric the agent exposes, in its own registry. Label values are bounded: IMDS endpoints
- * are a fixed set of names, codes are HTTP statuses or a few error names; never a node name.
+ * are a fixed set of names, IMDS codes are the statuses the contract names, `other`, or a few
+ * error names (src/imds/errors.ts statusCode); never a node name.
  * The IMDS endpoint label is `imds_endpoint`, not `endpoint`: prometheus-operator sets an
  * `endpoint` target label (the port name) and would rename ours to `exported_endpoint`.
  */
@@ -26,14 +28,14 @@ export function createMetrics(options: MetricsOptions) {
     registry,
     imdsRequestDuration: new Histogram({
       name: n('imds_request_duration_seconds'),
-      help: 'Latency of IMDS requests, by IMDS endpoint and HTTP status code (or error name when no status came back).',
+      help: 'Latency of IMDS requests, by IMDS endpoint and HTTP status code (other for a status IMDS does not use; an error name when no status came back).',
       labelNames: ['imds_endpoint', 'code'] as const,
       buckets: IMDS_LATENCY_BUCKETS,
       registers: r,
     }),
     imdsRequests: new Counter({
       name: n('imds_requests_total'),
-      help: 'IMDS requests, by IMDS endpoint and HTTP status code (or error name when no status came back).',
+      help: 'IMDS requests, by IMDS endpoint and HTTP status code (other for a status IMDS does not use; an error name when no status came back).',
       labelNames: ['imds_endpoint', 'code'] as const,
       registers: r,
     }),
@@ -77,18 +79,18 @@ export function createMetrics(options: MetricsOptions) {
       help: 'Configured IMDS poll period, so alerts can measure staleness in periods.',
       registers: r,
     }),
-    schedulerTokens: new Gauge({
-      name: n('scheduler_tokens'),
+    imdsRateLimiterTokens: new Gauge({
+      name: n('imds_rate_limiter_tokens'),
       help: 'Tokens left in the IMDS rate limiter shared by every IMDS call of the process.',
       registers: r,
     }),
-    schedulerWaits: new Counter({
-      name: n('scheduler_waits_total'),
+    imdsRateLimiterWaits: new Counter({
+      name: n('imds_rate_limiter_waits_total'),
       help: 'IMDS calls that had to wait for a rate-limiter token.',
       registers: r,
     }),
-    schedulerWaitSeconds: new Counter({
-      name: n('scheduler_wait_seconds_total'),
+    imdsRateLimiterWaitSeconds: new Counter({
+      name: n('imds_rate_limiter_wait_seconds_total'),
       help: 'Total time IMDS calls spent waiting for a rate-limiter token.',
       registers: r,
     }),
@@ -151,7 +153,7 @@ export function createMetrics(options: MetricsOptions) {
     }),
   };
   m.buildInfo.set({ version: options.version, nodejs_version: process.versions.node }, 1);
-  if (options.processMetrics) collectDefaultMetrics({ register: registry, prefix: METRIC_PREFIX });
+  if (options.processMetrics) collectRuntimeMetrics(registry, METRIC_PREFIX);
   return m;
 }
 

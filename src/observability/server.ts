@@ -8,6 +8,22 @@ export interface HealthStatus {
   reason?: string;
 }
 
+/** The server could not listen: the address is taken, not on this host, or not allowed. */
+export class ListenError extends Error {
+  readonly kind = 'listen';
+  /** The errno code, such as EADDRINUSE or EADDRNOTAVAIL. */
+  readonly code: string;
+  readonly address: string;
+  readonly port: number;
+  constructor(address: string, port: number, cause: NodeJS.ErrnoException) {
+    super(`cannot listen on ${hostForUrl(address)}:${port}: ${cause.code ?? cause.message}`, { cause });
+    this.name = 'ListenError';
+    this.code = cause.code ?? 'unknown';
+    this.address = address;
+    this.port = port;
+  }
+}
+
 export interface ObservabilityServerOptions {
   /** 0 picks a free port; the bound one is in the result. */
   port: number;
@@ -15,8 +31,8 @@ export interface ObservabilityServerOptions {
   registry: Registry;
   /** Liveness: false makes /healthz answer 503 and the kubelet restart the container. */
   health: () => HealthStatus;
-  /** Readiness: false makes /readyz answer 503. */
-  ready: () => boolean;
+  /** Readiness: not ok makes /readyz answer 503, with the reason as the body. */
+  ready: () => HealthStatus;
 }
 
 export interface ObservabilityServer {
@@ -32,7 +48,8 @@ const TEXT = 'text/plain; charset=utf-8';
 /**
  * The agent's HTTP endpoints: /metrics (Prometheus text format from the registry), /healthz and
  * /readyz. Answers GET and HEAD; anything else on a known path is 405, unknown paths are 404.
- * Health and readiness callbacks that throw count as unhealthy and not ready.
+ * Health and readiness callbacks that throw count as unhealthy and not ready; a failing check's
+ * reason is the body of its 503.
  */
 export function startObservabilityServer(options: ObservabilityServerOptions): Promise<ObservabilityServer> {
   const { registry } = options;
@@ -48,26 +65,8 @@ export function startObservabilityServer(options: ObservabilityServerOptions): P
       }
       send(res, 200, registry.contentType, body);
     },
-    '/healthz': (res) => {
-      let status: HealthStatus;
-      try {
-        status = options.health();
-      } catch (err) {
-        status = { ok: false, reason: `health check failed: ${message(err)}` };
-      }
-      if (status.ok) send(res, 200, TEXT, 'ok\n');
-      else send(res, 503, TEXT, `${status.reason || 'unhealthy'}\n`);
-    },
-    '/readyz': (res) => {
-      let ready: boolean;
-      try {
-        ready = options.ready();
-      } catch {
-        ready = false;
-      }
-      if (ready) send(res, 200, TEXT, 'ok\n');
-      else send(res, 503, TEXT, 'not ready\n');
-    },
+    '/healthz': (res) => probe(res, options.health, 'unhealthy', 'health check failed'),
+    '/readyz': (res) => probe(res, options.ready, 'not ready', 'readiness check failed'),
   };
 
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
@@ -89,7 +88,7 @@ export function startObservabilityServer(options: ObservabilityServerOptions): P
   });
 
   return new Promise((resolve, reject) => {
-    const onError = (err: Error) => reject(err);
+    const onError = (err: NodeJS.ErrnoException) => reject(new ListenError(options.address, options.port, err));
     server.once('error', onError);
     server.listen(options.port, options.address, () => {
       server.off('error', onError);
@@ -105,6 +104,18 @@ export function startObservabilityServer(options: ObservabilityServerOptions): P
       });
     });
   });
+}
+
+/** 200 "ok" or 503 with the reason; a check that throws counts as failing. */
+function probe(res: ServerResponse, check: () => HealthStatus, fallback: string, thrown: string): void {
+  let status: HealthStatus;
+  try {
+    status = check();
+  } catch (err) {
+    status = { ok: false, reason: `${thrown}: ${message(err)}` };
+  }
+  if (status.ok) send(res, 200, TEXT, 'ok\n');
+  else send(res, 503, TEXT, `${status.reason || fallback}\n`);
 }
 
 function send(res: ServerResponse, status: number, contentType: string, body: string): void {

@@ -8,6 +8,9 @@
  * are, in test/e2e/bench-counts.test.ts).
  *
  * Usage: node test/bench/bench.ts [--runs 3] [--cold-runs 7] [--cycles 2000] [--warp 40] [--hour-warp 120]
+ *          [--idle-minutes 10] [--idle-repeats 3] [--rss-minutes 3] [--only idle,cold,rss,long,hour,loop]
+ *          [--before <entry of an earlier build>]
+ *        (--only: just those sections; the other rows print n/a)
  *        node test/bench/bench.ts --ladder   (what each footprint step bought, for docs/performance.md)
  */
 import { mkdirSync } from 'node:fs';
@@ -15,8 +18,10 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { BASELINE_IMDS_PER_CYCLE, kubectlPath, runBaseline } from './lib/baseline.ts';
 import { NODE, agentLabels, resetNode, startAgent, startCluster, workspace, imageNodeOptions, type Cluster } from './lib/env.ts';
-import { cpuSeconds, memory } from './lib/proc.ts';
+import { cpuMs, cpuSeconds, memory } from './lib/proc.ts';
 import { fixed, median, sleep, spread, until } from './lib/stats.ts';
+import { startBareNode, startFloor } from './lib/floor.ts';
+import { measureIdleCpu, type IdleResult } from './lib/idle.ts';
 import { runLadder } from './lib/ladder.ts';
 import { warpedClock } from './lib/warp.ts';
 
@@ -29,6 +34,11 @@ const { values } = parseArgs({
     'hour-warp': { type: 'string', default: '120' },
     'baseline-cycles': { type: 'string', default: '5' },
     ladder: { type: 'boolean', default: false },
+    'idle-minutes': { type: 'string', default: '10' },
+    'idle-repeats': { type: 'string', default: '3' },
+    'rss-minutes': { type: 'string', default: '3' },
+    only: { type: 'string', default: 'idle,cold,rss,long,hour,loop' },
+    before: { type: 'string' },
   },
 });
 const RUNS = Number(values.runs);
@@ -37,6 +47,13 @@ const CYCLES = Number(values.cycles);
 const WARP = Number(values.warp);
 const HOUR_WARP = Number(values['hour-warp']);
 const BASELINE_CYCLES = Number(values['baseline-cycles']);
+const IDLE_MINUTES = Number(values['idle-minutes']);
+const IDLE_REPEATS = Number(values['idle-repeats']);
+const RSS_MINUTES = Number(values['rss-minutes']);
+/** An earlier build's entry (e.g. main's, from scripts/build.ts --outdir), started in turn with the others for a paired comparison. */
+const BEFORE = values.before;
+const SECTIONS = new Set(values.only.split(','));
+const section = (name: 'idle' | 'cold' | 'rss' | 'long' | 'hour' | 'loop') => SECTIONS.has(name);
 /** The long run's poll period, in agent time; WARP x faster in wall time. */
 const LONG_PERIOD_MS = 1000;
 /** The deployed poll period both sides are compared at. */
@@ -54,8 +71,36 @@ if (values.ladder) {
   process.exit(0);
 }
 
-const agent = { coldHttp: [] as number[], cold: [] as number[], imdsPerCycle: [] as number[], reads: [] as number[], writes: [] as number[], watches: [] as number[], hourPeak: [] as number[], hourRss: [] as number[], peak: [] as number[], rss: [] as number[], heap: [] as number[], cpu: [] as number[] };
-const base = { coldHttp: [] as number[], cold: [] as number[], imdsPerCycle: 0, reads: 0, writes: 0, readsCold: 0, peak: [] as number[], cpu: [] as number[] };
+const agent = { coldBefore: [] as number[], coldCpuBefore: [] as number[], coldCpu: [] as number[], coldNoCache: [] as number[], coldCpuNoCache: [] as number[], coldHttp: [] as number[], cold: [] as number[], imdsPerCycle: [] as number[], reads: [] as number[], writes: [] as number[], watches: [] as number[], hourPeak: [] as number[], hourRss: [] as number[], peak: [] as number[], rss: [] as number[], heap: [] as number[], cpu: [] as number[] };
+const base = { coldHttp: [] as number[], cold: [] as number[], imdsPerCycle: Number.NaN, reads: Number.NaN, writes: Number.NaN, readsCold: Number.NaN, peak: [] as number[], cpu: [] as number[] };
+const floor = { cold: [] as number[], coldCpu: [] as number[], coldHttp: [] as number[], peak: [] as number[], bare: [] as number[] };
+const realRss = { agent: [] as number[] };
+let idle: IdleResult = { agent: [], baseline: [], windowSeconds: Number.NaN, agentPolls: Number.NaN };
+
+// ---- Idle CPU in real time at the deployed period (no acceleration: native timers count too).
+if (section('idle')) {
+  progress(`idle CPU in real time: ${IDLE_REPEATS} agents and ${IDLE_REPEATS} shell loops side by side, ${PERIOD_S} s period, ${IDLE_MINUTES} min window`);
+  idle = await measureIdleCpu(ws, { minutes: IDLE_MINUTES, repeats: IDLE_REPEATS, periodSeconds: PERIOD_S, progress });
+}
+
+// ---- Peak RSS in real time: 1 s polls for RSS_MINUTES, beside the floor doing the same and bare Node.
+if (section('rss')) {
+  progress(`peak RSS in real time: agent and floor at 1 s polls, ${RUNS} of each side by side, ${RSS_MINUTES} min`);
+  const agentNodes = Array.from({ length: RUNS }, (_, i) => `${NODE}-rss-a${i}`);
+  const floorNodes = Array.from({ length: RUNS }, (_, i) => `${NODE}-rss-f${i}`);
+  await withCluster({ nodes: [...agentNodes, ...floorNodes] }, async (c) => {
+    const agents = agentNodes.map((node) => startAgent({ ws, cluster: c, node, args: ['--poll-period', '1s', '--poll-jitter', '0'] }));
+    const floors = floorNodes.map((node) => startFloor({ ws, cluster: c, node, polls: 0, periodMs: 1000 }));
+    const bare = startBareNode(ws);
+    await sleep(RSS_MINUTES * 60_000);
+    for (const a of agents) realRss.agent.push(memory(a.pid).peakMiB);
+    for (const f of floors) floor.peak.push(memory(f.pid).peakMiB);
+    floor.bare.push(memory(bare.pid).peakMiB);
+    for (const p of [...floors, bare]) p.kill();
+    await Promise.all([...agents.map((a) => a.stop()), ...floors.map((f) => f.done), bare.done]);
+  });
+}
+
 
 async function withCluster<T>(options: Parameters<typeof startCluster>[1], fn: (c: Cluster) => Promise<T>): Promise<T> {
   const cluster = await startCluster(ws.dir, options);
@@ -70,7 +115,8 @@ const labelled = (c: Cluster) => Object.keys(agentLabels(c.sandbox)).length > 0;
 
 // ---- Cold start: process start to labels on the node, wall time, no acceleration; over HTTPS
 // as in a cluster, and over the sandbox's plain HTTP.
-for (const tls of [true, false]) {
+// The agent and the floor (HTTPS only) take turns, so both see the same moments of a noisy machine.
+for (const tls of section('cold') ? [true, false] : []) {
   progress(`cold start over ${tls ? 'HTTPS' : 'HTTP'}, ${COLD_RUNS} runs each`);
   await withCluster({ tls }, async (c) => {
     for (let i = 0; i < COLD_RUNS; i++) {
@@ -78,7 +124,31 @@ for (const tls of [true, false]) {
       const a = startAgent({ ws, cluster: c });
       await until('labels from the agent', () => labelled(c), 30_000, 2);
       (tls ? agent.cold : agent.coldHttp).push(performance.now() - a.spawnedAt);
+      if (tls) agent.coldCpu.push(cpuMs(a.pid));
       await a.stop();
+      if (!tls) continue;
+      resetNode(c.sandbox);
+      const u = startAgent({ ws, cluster: c, noCompileCache: true });
+      await until('labels from the agent', () => labelled(c), 30_000, 2);
+      agent.coldNoCache.push(performance.now() - u.spawnedAt);
+      agent.coldCpuNoCache.push(cpuMs(u.pid));
+      await u.stop();
+      if (BEFORE) {
+        resetNode(c.sandbox);
+        const b = startAgent({ ws, cluster: c, entry: BEFORE });
+        await until('labels from the earlier bundle', () => labelled(c), 30_000, 2);
+        agent.coldBefore.push(performance.now() - b.spawnedAt);
+        agent.coldCpuBefore.push(cpuMs(b.pid));
+        await b.stop();
+      }
+      resetNode(c.sandbox);
+      // The floor stays up after its PATCH (its next poll is an hour away), so its CPU can be read.
+      const f = startFloor({ ws, cluster: c, polls: 0, periodMs: 3_600_000 });
+      await until('labels from the floor', () => labelled(c), 30_000, 2);
+      floor.cold.push(performance.now() - f.spawnedAt);
+      floor.coldCpu.push(cpuMs(f.pid));
+      f.kill();
+      await f.done;
     }
     for (let i = 0; i < COLD_RUNS; i++) {
       resetNode(c.sandbox);
@@ -91,7 +161,7 @@ for (const tls of [true, false]) {
 }
 
 // ---- Long accelerated run: thousands of polls at a 1 s period, time WARP x faster.
-for (let run = 0; run < RUNS; run++) {
+for (let run = 0; run < (section('long') ? RUNS : 0); run++) {
   progress(`long run ${run + 1}/${RUNS}: ${CYCLES} polls, period ${LONG_PERIOD_MS} ms of agent time, time x${WARP}`);
   const clock = warpedClock(WARP);
   await withCluster({ clock }, async (c) => {
@@ -117,7 +187,7 @@ for (let run = 0; run < RUNS; run++) {
 }
 
 // ---- Steady state for a simulated hour at the deployed settings (60 s polls, 5 min watches).
-for (let run = 0; run < RUNS; run++) {
+for (let run = 0; run < (section('hour') ? RUNS : 0); run++) {
   progress(`steady state ${run + 1}/${RUNS}: one hour of agent time at x${HOUR_WARP} (${fixed(3600 / HOUR_WARP, 0)} s)`);
   const clock = warpedClock(HOUR_WARP);
   await withCluster({ clock }, async (c) => {
@@ -139,8 +209,8 @@ for (let run = 0; run < RUNS; run++) {
 }
 
 // ---- The shell loop: one cold cycle (empty kubectl cache), then steady cycles.
-progress(`shell loop: ${BASELINE_CYCLES} steady cycles with ${kubectlPath()}`);
-await withCluster({}, async (c) => {
+if (section('loop')) progress(`shell loop: ${BASELINE_CYCLES} steady cycles with ${kubectlPath()}`);
+if (section('loop')) await withCluster({}, async (c) => {
   const home = join(ws.dir, 'baseline-home');
   mkdirSync(home, { recursive: true });
   resetNode(c.sandbox);
@@ -174,6 +244,7 @@ const rows: [string, string, string][] = [
   ['Peak / end RSS over the simulated hour (deployed settings), MiB', `${spread(agent.hourPeak)} / ${fixed(median(agent.hourRss))}`, 'as above'],
   [`RSS / heap used at the end, MiB`, `${fixed(median(agent.rss))} / ${fixed(median(agent.heap))}`, 'n/a (nothing stays resident but bash)'],
   ['CPU seconds per 1,000 cycles', spread(agent.cpu, 2), spread(base.cpu, 0)],
+  [`Idle CPU seconds per node-hour, real time, ${PERIOD_S} s period`, spread(idle.agent, 2), spread(idle.baseline, 2)],
 ];
 const w0 = Math.max(...rows.map((r) => r[0].length), 6);
 const w1 = Math.max(...rows.map((r) => r[1].length), 'imds-labeler (bundle)'.length);
@@ -192,4 +263,25 @@ Medians of ${RUNS} runs (cold start: ${COLD_RUNS}), spread in parentheses. Node 
   peak is the kernel's VmHWM of the agent process, heap is nodejs_heap_size_used_bytes from its /metrics; CPU counts from the first labels on.
   The shell loop's CPU is bash's \`times\` (its own and its children's) over ${BASELINE_CYCLES} cycles, scaled to 1,000.
 - Cold start: spawn to the first label on the node (sandbox polled every 2 ms), with the chart's config file; the shell loop starts with an empty
-  kubectl cache. The API server, its HTTPS front and IMDS run in the benchmark process, so their answers are part of the figure.`);
+  kubectl cache. The API server, its HTTPS front and IMDS run in the benchmark process, so their answers are part of the figure.
+- Idle CPU: ${IDLE_REPEATS} agents (chart settings: ${PERIOD_S} s polls ±20 %, 5 min watches) and ${IDLE_REPEATS} shell loops (sleep ${PERIOD_S}) side by side in real time,
+  each on its own node; utime+stime from /proc/<pid>/stat (the loop: its whole process tree, reaped children included) over a ${fixed(idle.windowSeconds / 60, 1)} min window
+  after start-up (${idle.agentPolls} agent polls in the window), scaled to one hour. Median (min–max) of the ${IDLE_REPEATS}.`);
+
+// ---- Against the floors, each measured in this run.
+const ratio = (a: readonly number[], b: readonly number[]) => `${fixed(median(a) / median(b), 2)}x`;
+const floorRows: [string, string, string, string][] = [
+  [`Idle CPU seconds per node-hour, real time, ${PERIOD_S} s period`, spread(idle.agent, 2), `${spread(idle.baseline, 2)} (the shell loop)`, ratio(idle.agent, idle.baseline)],
+  ['Spawn to labels over HTTPS, ms', spread(agent.cold, 0), `${spread(floor.cold, 0)} (Node.js: one GET + one PATCH, no libraries)`, ratio(agent.cold, floor.cold)],
+  ['CPU from spawn to labels over HTTPS, ms (user + system)', spread(agent.coldCpu, 0), spread(floor.coldCpu, 0), ratio(agent.coldCpu, floor.coldCpu)],
+  ['  the same without the compile cache: wall / CPU, ms', `${spread(agent.coldNoCache, 0)} / ${spread(agent.coldCpuNoCache, 0)}`, '', `${ratio(agent.coldNoCache, floor.cold)} / ${ratio(agent.coldCpuNoCache, floor.coldCpu)}`],
+  ...(BEFORE ? [['  the earlier bundle (--before): wall / CPU, ms', `${spread(agent.coldBefore, 0)} / ${spread(agent.coldCpuBefore, 0)}`, BEFORE, `${ratio(agent.coldBefore, floor.cold)} / ${ratio(agent.coldCpuBefore, floor.coldCpu)}`] as [string, string, string, string]] : []),
+  [`Peak RSS after ${RSS_MINUTES} min of 1 s polls, real time, MiB`, spread(realRss.agent), `${spread(floor.peak)} (the same floor, polling) / ${spread(floor.bare)} (bare Node.js)`, `${ratio(realRss.agent, floor.peak)} / ${ratio(realRss.agent, floor.bare)}`],
+];
+console.log('\n| measure | imds-labeler (bundle) | floor | ratio |\n|---|---|---|---|');
+for (const r of floorRows) console.log(`| ${r.join(' | ')} |`);
+console.log(`
+Floors: plain Node.js ${process.versions.node} with the image's node options (test/bench/lib/floor.ts): GET the IMDS instance document, PATCH the node
+over HTTPS with the CA and token files, nothing else. Cold start: agent, agent without the image's compile cache (NODE_COMPILE_CACHE) and
+floor take turns, ${COLD_RUNS} runs each. Peak RSS: ${RUNS} agents, ${RUNS} floors and one
+bare \`node -e setInterval\` side by side for ${RSS_MINUTES} min, VmHWM.`);

@@ -89,7 +89,8 @@ describe('Dockerfile', () => {
 
   it('runs on distroless Node.js 24: no npm, no shell, no package manager', () => {
     expect(runtime.from).toMatch(/^gcr\.io\/distroless\/nodejs24-debian1[23](:nonroot)?(@sha256:[a-f0-9]{64})?$/);
-    expect(runtimeOf('RUN')).toEqual([]);
+    // The one RUN is the runtime's node filling the compile cache: exec form, no shell.
+    expect(runtimeOf('RUN').map((i) => execForm(i.args))).toEqual([['/nodejs/bin/node', '/app/compile-cache.mjs']]);
     expect(runtime.instructions.some((i) => /\bnpm\b/.test(i.args) && i.keyword !== 'LABEL')).toBe(false);
   });
 
@@ -103,12 +104,20 @@ describe('Dockerfile', () => {
     expect(paths).toEqual(['/src/dist/', '/app/']);
   });
 
+  it('makes the compile cache with the node options the agent runs with', () => {
+    const run = runtimeOf('RUN')[0]!;
+    const env = runtimeOf('ENV').filter((i) => i.line < run.line).map((i) => i.args).join(' ');
+    expect(env).toMatch(/NODE_OPTIONS="[^"]*"/);
+    expect(env).toContain('NODE_COMPILE_CACHE=/app/compile-cache');
+    // No ENV after the cache is made: the flags it was made with are the ones the agent runs with.
+    expect(runtimeOf('ENV').filter((i) => i.line > run.line)).toEqual([]);
+  });
+
   it('runs as the non-root user 65532', () => {
     const users = runtimeOf('USER');
-    expect(users).toHaveLength(1);
-    expect(users[0]!.args).toMatch(/^65532(:65532)?$/);
+    expect(users.at(-1)!.args).toMatch(/^65532(:65532)?$/);
     // The instructions after USER write nothing, so a read-only root file system is enough.
-    const userLine = users[0]!.line;
+    const userLine = users.at(-1)!.line;
     expect(runtime.instructions.filter((i) => i.line > userLine && ['COPY', 'ADD', 'RUN'].includes(i.keyword))).toEqual([]);
   });
 
@@ -145,8 +154,8 @@ describe('Dockerfile', () => {
 
 describe('.dockerignore', () => {
   const ignored = readFileSync(join(ROOT, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
-  it('keeps installed and built files, tools and history out of the build context', () => {
-    for (const entry of ['**/node_modules', 'dist', '.tools', '.git']) expect(ignored).toContain(entry);
+  it('keeps installed and built files, tools, stand-ins and history out of the build context', () => {
+    for (const entry of ['**/node_modules', 'dist', '.tools', '.git', 'testbed']) expect(ignored).toContain(entry);
   });
   it('keeps what the build needs in it', () => {
     for (const needed of ['package.json', 'package-lock.json', 'src', 'scripts', 'cmd', 'tsconfig.json']) expect(ignored).not.toContain(needed);

@@ -3,9 +3,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { builtInFixture } from '../../src/imds/emulator/fixtures.ts';
-import { startEmulator, type Emulator } from '../../src/imds/emulator/server.ts';
-import { startSandbox, type Sandbox } from '../../src/kube/sandbox/server.ts';
+import { builtInFixture } from '../../testbed/imds-emulator/fixtures.ts';
+import { startEmulator, type Emulator } from '../../testbed/imds-emulator/server.ts';
+import { startSandbox, type Sandbox } from '../../testbed/kube-sandbox/server.ts';
 import { ENTRY, eventually, startAgentProcess, type AgentProcess } from '../helpers/agentProcess.ts';
 
 /**

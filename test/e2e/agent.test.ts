@@ -2,9 +2,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { builtInFixture } from '../../src/imds/emulator/fixtures.ts';
-import { startEmulator } from '../../src/imds/emulator/server.ts';
-import { startSandbox } from '../../src/kube/sandbox/server.ts';
+import { builtInFixture } from '../../testbed/imds-emulator/fixtures.ts';
+import { startEmulator } from '../../testbed/imds-emulator/server.ts';
+import { startSandbox } from '../../testbed/kube-sandbox/server.ts';
 import { eventually, startAgentProcess, type AgentProcess } from '../helpers/agentProcess.ts';
 
 type Emulator = Awaited<ReturnType<typeof startEmulator>>;

@@ -3,24 +3,25 @@ import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildBundle } from '../../scripts/build.ts';
+import { buildBundle, type BuildResult } from '../../scripts/build.ts';
 import { configSchema } from '../../src/config/schema.ts';
-import { builtInFixture } from '../../src/imds/emulator/fixtures.ts';
-import { startEmulator } from '../../src/imds/emulator/server.ts';
-import { startSandbox } from '../../src/kube/sandbox/server.ts';
+import { builtInFixture } from '../../testbed/imds-emulator/fixtures.ts';
+import { startEmulator } from '../../testbed/imds-emulator/server.ts';
+import { startSandbox } from '../../testbed/kube-sandbox/server.ts';
 import { imageNodeOptions } from '../bench/lib/env.ts';
 import { until } from '../bench/lib/stats.ts';
 
 /**
- * The bundle is all the image ships: it must run every subcommand from a folder with no
+ * The bundle is all the image ships: the product's subcommands, run from a folder with no
  * node_modules anywhere above it, with the image's node options (--jitless included).
  */
 let buildDir: string;
+let built: BuildResult;
 let app: string;
 
 beforeAll(async () => {
   buildDir = mkdtempSync(join(tmpdir(), 'imds-labeler-bundle-build-'));
-  await buildBundle({ outdir: join(buildDir, 'dist') });
+  built = await buildBundle({ outdir: join(buildDir, 'dist') });
   // A clean folder, as the image's /app: the bundle files and nothing else.
   app = join(mkdtempSync(join(tmpdir(), 'imds-labeler-bundle-')), 'app');
   cpSync(join(buildDir, 'dist'), app, { recursive: true });
@@ -61,13 +62,14 @@ describe('the bundle (dist/) on its own', () => {
     expect(agent.stdout).toContain('Usage: imds-labeler agent');
   });
 
-  it('runs the demo: labels applied, then a tag change followed', async () => {
-    const r = await run(['demo', '--poll-period', '200ms'], imageNodeOptions(app));
-    expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/Labels on node demo-node after the first sync/);
-    expect(r.stdout).toMatch(/^ {2}imds-labeler\.io\/zone=\S+$/m);
-    expect(r.stdout).toMatch(/^ {2}imds-labeler\.io\/vm-size=\S+$/m);
-    expect(r.stdout).toMatch(/^ {2}tags\.imds-labeler\.io\/\S+=\S+ {3}\(followed in \d+ ms\)$/m);
+  it('ships the product only: no stand-in is in the bundle or answers as a command', async () => {
+    const inputs = Object.values(built.metafile.outputs).flatMap((o) => Object.keys(o.inputs));
+    expect(inputs.filter((i) => i.startsWith('testbed/'))).toEqual([]);
+    for (const standIn of ['demo', 'emulator', 'sandbox']) {
+      const r = await run([standIn, '--help'], imageNodeOptions(app));
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain(`unknown command "${standIn}"`);
+    }
   });
 
   it('runs the agent with the image\'s node options on the largest IMDS answer it accepts', async () => {

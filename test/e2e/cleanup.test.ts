@@ -3,7 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startSandbox } from '../../src/kube/sandbox/server.ts';
+import { startSandbox } from '../../testbed/kube-sandbox/server.ts';
 import { ENTRY, ROOT } from '../helpers/agentProcess.ts';
 
 type Sandbox = Awaited<ReturnType<typeof startSandbox>>;

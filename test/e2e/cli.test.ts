@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { COMMANDS } from '../../src/cli/registry.ts';
+import { ALL_COMMANDS as COMMANDS } from '../../testbed/commands.ts';
 import { ENTRY, ROOT } from '../helpers/agentProcess.ts';
 
 const run = (args: string[], input?: string) =>
@@ -29,6 +29,21 @@ describe('imds-labeler command line', () => {
     const r = run([name, '--no-such-flag']);
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/no-such-flag/);
+  });
+
+  // 250 characters: a valid prefix, but tags.<prefix> is 255, over a DNS subdomain's 253.
+  const LONG_PREFIX = `${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(58)}`;
+  it.each([
+    ['agent', 'a prefix whose tag prefix is too long', ['--node-name', 'n1', '--imds-endpoint', 'http://127.0.0.1:9', '--label-prefix', LONG_PREFIX], /labels\.prefix \(from --label-prefix\): makes the tag prefix/],
+    ['render', 'a prefix whose tag prefix is too long', ['--label-prefix', LONG_PREFIX], /labels\.prefix \(from --label-prefix\): makes the tag prefix/],
+    ['cleanup', 'a prefix whose tag prefix is too long', ['--all-nodes', '--label-prefix', LONG_PREFIX], /labels\.prefix \(from --label-prefix\): makes the tag prefix/],
+    ['agent', 'a tag prefix too long', ['--node-name', 'n1', '--imds-endpoint', 'http://127.0.0.1:9', '--tag-prefix', `${LONG_PREFIX}.eeee`], /labels\.tagPrefix \(from --tag-prefix\): must be a lowercase DNS subdomain/],
+    ['render', 'a reserved prefix', ['--label-prefix', 'node.kubernetes.io'], /labels\.prefix \(from --label-prefix\): kubernetes\.io, k8s\.io and kubernetes\.azure\.com belong to others/],
+  ])('%s exits 2 at start-up on %s, naming the field', (name, _case, args, message) => {
+    expect(LONG_PREFIX).toHaveLength(250);
+    const r = spawnSync(process.execPath, [ENTRY, name, ...args], { cwd: ROOT, encoding: 'utf8', input: '{"compute":{"platformFaultDomain":"0"}}', timeout: 20_000, env: { PATH: process.env.PATH } });
+    expect(r.stderr).toMatch(message);
+    expect(r.status).toBe(2);
   });
 
   it('demo runs the agent against the emulator and the sandbox, shows a tag change followed, and exits 0', () => {

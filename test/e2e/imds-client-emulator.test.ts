@@ -1,13 +1,14 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { systemClock } from '../../src/clock.ts';
 import { configSchema } from '../../src/config/schema.ts';
-import { ImdsClient, type ImdsClientOptions } from '../../src/imds/client.ts';
-import { builtInFixture } from '../../src/imds/emulator/fixtures.ts';
-import { startEmulator, type Emulator, type EmulatorOptions } from '../../src/imds/emulator/server.ts';
-import type { FaultSpec } from '../../src/imds/emulator/faults.ts';
+import { ImdsClient, RECHECK_CONFIGURED_VERSION_MS, type ImdsClientOptions } from '../../src/imds/client.ts';
+import { builtInFixture } from '../../testbed/imds-emulator/fixtures.ts';
+import { startEmulator, type Emulator, type EmulatorOptions } from '../../testbed/imds-emulator/server.ts';
+import type { FaultSpec } from '../../testbed/imds-emulator/faults.ts';
 import { createImds } from '../../src/imds/index.ts';
 import { RateLimiter } from '../../src/imds/rateLimiter.ts';
 import { createMetrics, type Metrics } from '../../src/observability/metrics.ts';
+import { FakeClock } from '../helpers/fakeClock.ts';
 import { imdsFailure, metricSum } from '../helpers/metrics.ts';
 
 // The client against the IMDS emulator over real HTTP: the documented behaviour of IMDS.
@@ -101,6 +102,34 @@ describe('api-version fallback against the emulator', () => {
     await client.fetchInstance();
     expect(imds.requests().total).toBe(3);
     expect(await metricSum(metrics.imdsApiVersionFallbacks, { to_version: '2024-03-15' })).toBe(1);
+  });
+
+  it('a fallback is not for life: the configured version is asked for again every 10 minutes, and kept once offered', async () => {
+    const clock = new FakeClock();
+    const imds = await emulator({ supportedVersions: ['2021-02-01'] });
+    const { client, metrics } = makeClient(imds.url, { clock });
+    const requests = async () => {
+      const before = imds.requests().total;
+      const document = await client.fetchInstance();
+      return { requests: imds.requests().total - before, answeredBy: document.apiVersion, using: client.apiVersion };
+    };
+    const fallback = { requests: 1, answeredBy: '2021-02-01', using: '2021-02-01' };
+    expect(await requests()).toEqual({ ...fallback, requests: 2 });
+    expect(await requests()).toEqual(fallback);
+    await clock.advance(RECHECK_CONFIGURED_VERSION_MS - 1);
+    expect(await requests()).toEqual(fallback);
+    // Still refused after 10 minutes: that one poll asks twice, the next ones once.
+    await clock.advance(1);
+    expect(await requests()).toEqual({ ...fallback, requests: 2 });
+    expect(await requests()).toEqual(fallback);
+    // The host offers the configured version again: back to it, one request per poll.
+    imds.setFaults({ supportedVersions: ['2025-04-07', '2021-02-01'], faults: [] });
+    await clock.advance(RECHECK_CONFIGURED_VERSION_MS);
+    const configured = { requests: 1, answeredBy: '2025-04-07', using: '2025-04-07' };
+    expect(await requests()).toEqual(configured);
+    await clock.advance(RECHECK_CONFIGURED_VERSION_MS);
+    expect(await requests()).toEqual(configured);
+    expect(await metricSum(metrics.imdsApiVersionFallbacks, { to_version: '2021-02-01' })).toBe(1);
   });
 
   it('a VM with no version in common: the 400 after one request', async () => {
@@ -216,7 +245,7 @@ describe('createImds: retries and the shared rate limit against the emulator', (
     expect(imds.requests().total).toBe(10);
     expect(await metricSum(metrics.imdsThrottled)).toBe(0);
     expect(await metricSum(metrics.imdsRetries)).toBe(0);
-    expect(await metricSum(metrics.schedulerWaits)).toBe(8); // the burst of 2 went at once, the rest waited
+    expect(await metricSum(metrics.imdsRateLimiterWaits)).toBe(8); // the burst of 2 went at once, the rest waited
   });
 
   it('an abort ends a retrying fetch at once', async () => {

@@ -9,7 +9,7 @@ import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
-import { startSandbox, type Sandbox } from '../../src/kube/sandbox/index.ts';
+import { startSandbox, type Sandbox } from '../../testbed/kube-sandbox/index.ts';
 import { Kube } from '../control-plane/cluster.ts';
 import { kubeconfigFor } from '../control-plane/launcher.ts';
 import { pollUntil } from '../helpers/wait.ts';

@@ -4,7 +4,7 @@
  */
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { afterEach } from 'vitest';
-import { startEmulator, type Emulator, type EmulatorOptions } from '../../src/imds/emulator/server.ts';
+import { startEmulator, type Emulator, type EmulatorOptions } from '../../testbed/imds-emulator/server.ts';
 import type { Clock } from '../../src/clock.ts';
 
 export interface RawResponse {

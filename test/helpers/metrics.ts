@@ -1,5 +1,5 @@
 import { expect } from 'vitest';
-import { ImdsError } from '../../src/imds/errors.ts';
+import { ImdsError } from '../../src/imds/imdsError.ts';
 
 /** Sum of a prom-client metric's values whose labels include the given ones. */
 export async function metricSum(m: { get(): Promise<{ values: { labels: Record<string, unknown>; value: number }[] }> }, labels: Record<string, string> = {}): Promise<number> {

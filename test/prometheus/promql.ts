@@ -1,5 +1,5 @@
 import { createMetrics } from '../../src/observability/metrics.ts';
-import { describeRegistry, LINUX_ONLY } from '../../src/observability/reference.ts';
+import { describeRegistry, LINUX_ONLY } from '../../scripts/observability/metricsReference.ts';
 
 /** Series names the agent exposes: every metric, and `_bucket`/`_sum`/`_count` of histograms. */
 export async function knownSeriesNames(): Promise<Set<string>> {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { ROOT } from '../../scripts/generated.ts';
-import { ALERT_NAMES, renderAlerts } from '../../src/observability/alerts.ts';
+import { ALERT_NAMES, renderAlerts } from '../../scripts/observability/alerts.ts';
 import { run, tool } from './tools.ts';
 
 const ALERTS = join(ROOT, 'charts/imds-labeler/files/alerts.yaml');

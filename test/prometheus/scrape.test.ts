@@ -4,11 +4,11 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { ROOT } from '../../scripts/generated.ts';
-import { startEmulator, type Emulator } from '../../src/imds/emulator/server.ts';
-import type { FaultPlan } from '../../src/imds/emulator/faults.ts';
-import { startSandbox, type Sandbox } from '../../src/kube/sandbox/server.ts';
-import { ALERT_NAMES, alertRules, renderAlerts, type AlertName, type AlertOptions, type RuleFile } from '../../src/observability/alerts.ts';
-import { DEFAULT_THRESHOLDS, problemTargets } from '../../src/observability/promql.ts';
+import { startEmulator, type Emulator } from '../../testbed/imds-emulator/server.ts';
+import type { FaultPlan } from '../../testbed/imds-emulator/faults.ts';
+import { startSandbox, type Sandbox } from '../../testbed/kube-sandbox/server.ts';
+import { ALERT_NAMES, alertRules, renderAlerts, type AlertName, type AlertOptions, type RuleFile } from '../../scripts/observability/alerts.ts';
+import { DEFAULT_THRESHOLDS, problemTargets } from '../../scripts/observability/promql.ts';
 import { startAgentProcess, type AgentProcess } from '../helpers/agentProcess.ts';
 import { eventually, query, startPrometheus, type RunningPrometheus, type Sample } from './tools.ts';
 

@@ -1,26 +1,25 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { KubeConfig } from '@kubernetes/client-node';
-import { runAgent } from '../../src/agent.ts';
+import { buildAgentDependencies } from '../../src/agent/dependencies.ts';
+import { runAgent } from '../../src/agent/run.ts';
 import type { Clock, Random } from '../../src/clock.ts';
 import { configSchema, type Config } from '../../src/config/schema.ts';
 import { parseInstanceDocument, type InstanceDocument } from '../../src/imds/document.ts';
-import { builtInFixture } from '../../src/imds/emulator/fixtures.ts';
-import { startEmulator } from '../../src/imds/emulator/server.ts';
-import { createImds } from '../../src/imds/index.ts';
-import { createClientNodeNodeClient } from '../../src/kube/clientNode.ts';
+import { builtInFixture } from '../../testbed/imds-emulator/fixtures.ts';
+import { startEmulator } from '../../testbed/imds-emulator/server.ts';
 import type { NodeClient } from '../../src/kube/nodeClient.ts';
-import { readOwnership, ownershipKeys } from '../../src/kube/ownership.ts';
-import { startSandbox } from '../../src/kube/sandbox/server.ts';
+import { ownershipKeys } from '../../src/keys/keys.ts';
+import { readOwnership } from '../../src/kube/ownership.ts';
+import { startSandbox } from '../../testbed/kube-sandbox/server.ts';
 import { render } from '../../src/mapping/render.ts';
 import { createLogger } from '../../src/observability/logger.ts';
 import { createMetrics, type Metrics } from '../../src/observability/metrics.ts';
 import { pollUntil, sleep } from '../helpers/wait.ts';
 
 /**
- * The reliability harness: the REAL agent loop (runAgent, the real IMDS client over HTTP, the
- * real client-node NodeClient) in this process, against the IMDS emulator and the Kubernetes
+ * The reliability harness: the REAL agent (runAgent over the dependencies the product builds from
+ * its config: the real IMDS client over HTTP, the real client-node NodeClient) in this process, against the IMDS emulator and the Kubernetes
  * sandbox on loopback. Faster than a child process, and it lets a test read the metrics registry
  * and every log line directly. Scenarios about the process itself (signals, restarts, exit codes,
  * environment) use test/helpers/agentProcess.ts instead.
@@ -142,7 +141,8 @@ export interface AgentOptions {
 /** Starts the real agent loop in this process. */
 export async function startInProcessAgent(world: Pick<World, 'emulator' | 'kubeconfig'> | undefined, options: AgentOptions = {}): Promise<InProcessAgent> {
   const endpoint = options.endpoint ?? world?.emulator.url ?? 'http://127.0.0.1:1';
-  const config = agentConfig(options.config ?? {}, endpoint);
+  const parsed = agentConfig(options.config ?? {}, endpoint);
+  const config: Config = { ...parsed, kube: { ...parsed.kube, nodeName: options.nodeName ?? 'node-0', kubeconfig: options.kubeconfig ?? world!.kubeconfig } };
   const raw: string[] = [];
   const logs: Record<string, unknown>[] = [];
   let lines = 0;
@@ -162,28 +162,20 @@ export async function startInProcessAgent(world: Pick<World, 'emulator' | 'kubec
       },
     },
   });
-  const metrics = createMetrics({ version: 'test', processMetrics: false });
-  const kc = new KubeConfig();
-  kc.loadFromFile(options.kubeconfig ?? world!.kubeconfig);
-  const client = createClientNodeNodeClient({ component: 'imds-labeler', metrics }, kc);
-  const nodeClient = options.wrapNodeClient ? options.wrapNodeClient(client) : client;
-  const imds = createImds(config.imds, {
-    metrics,
+  const deps = await buildAgentDependencies(config, {
     logger,
-    ...(options.imdsClock ? { clock: options.imdsClock } : {}),
-    ...(options.imdsRandom ? { random: options.imdsRandom } : {}),
+    metrics: createMetrics({ version: 'test', processMetrics: false }),
+    imds: { ...(options.imdsClock ? { clock: options.imdsClock } : {}), ...(options.imdsRandom ? { random: options.imdsRandom } : {}) },
   });
   const controller = new AbortController();
   let port = 0;
   let onListening!: () => void;
   const listening = new Promise<void>((resolve) => (onListening = resolve));
   const agentDone = runAgent({
+    ...deps,
     config,
-    nodeName: options.nodeName ?? 'node-0',
-    nodeClient,
-    fetchInstance: options.wrapFetch ? options.wrapFetch((signal) => imds.fetchInstance(signal)) : (signal) => imds.fetchInstance(signal),
-    logger,
-    metrics,
+    nodeClient: options.wrapNodeClient ? options.wrapNodeClient(deps.nodeClient) : deps.nodeClient,
+    fetchInstance: options.wrapFetch ? options.wrapFetch(deps.fetchInstance) : deps.fetchInstance,
     signal: controller.signal,
     ...(options.clock ? { clock: options.clock } : {}),
     ...(options.random ? { random: options.random } : {}),
@@ -195,7 +187,7 @@ export async function startInProcessAgent(world: Pick<World, 'emulator' | 'kubec
   await Promise.race([listening, agentDone]);
   return {
     config,
-    metrics,
+    metrics: deps.metrics,
     logs,
     raw,
     logLines: () => lines,
@@ -205,7 +197,7 @@ export async function startInProcessAgent(world: Pick<World, 'emulator' | 'kubec
       controller.abort(new Error('test stop'));
       await agentDone;
     },
-    metric: (name, labels = {}) => metricValue(metrics, name, labels),
+    metric: (name, labels = {}) => metricValue(deps.metrics, name, labels),
   };
 }
 

@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { FaultPlan } from '../../src/imds/emulator/faults.ts';
+import type { FaultPlan } from '../../testbed/imds-emulator/faults.ts';
 import {
   agentPart,
   defaultWire,

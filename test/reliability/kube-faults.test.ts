@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { InstanceDocument } from '../../src/imds/document.ts';
-import type { SandboxNode } from '../../src/kube/sandbox/server.ts';
+import type { SandboxNode } from '../../testbed/kube-sandbox/server.ts';
 import {
   agentPart,
   defaultWire,

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
+import net, { type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ENTRY, eventually, startAgentProcess, type AgentProcess } from '../helpers/agentProcess.ts';
@@ -68,11 +69,12 @@ describe('signals', () => {
     expect(await agent.stop('SIGTERM')).toBe(0);
   });
 
-  it('SIGINT: exits 0 and leaves the labels in place', async () => {
+  it.each(['SIGINT', 'SIGHUP'] as const)('%s: a clean shutdown, exit 0, the labels in place', async (signal) => {
     agent = await start();
     await converged(defaultWire(), 'initial labels');
     const before = nodeMeta(world.sandbox).labels;
-    expect(await agent.stop('SIGINT')).toBe(0);
+    expect(await agent.stop(signal)).toBe(0);
+    expect(agent.logs.map((l) => l.msg)).toEqual(expect.arrayContaining(['shutting down', 'stopped']));
     expect(nodeMeta(world.sandbox).labels).toEqual(before);
   });
 
@@ -160,6 +162,36 @@ describe('configuration errors exit 2 and name the field', () => {
       expect(r.code).toBe(2);
       expect(r.stderr).toMatch(/kube\.nodeName.*NODE_NAME/);
       expect(r.stderr).not.toMatch(/\n\s+at /);
+    }
+  });
+
+  it.each([
+    { name: 'no clusters', yaml: 'apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n' },
+    { name: 'a current-context that names nothing', yaml: 'apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {server: "https://127.0.0.1:1"}\ncontexts:\n- name: x\n  context: {cluster: c, user: u}\ncurrent-context: nope\nusers:\n- name: u\n  user: {token: abc}\n' },
+  ])('a kubeconfig with $name: exit 2, one line naming the file', async ({ name, yaml }) => {
+    const file = join(world.dir, `${name.replaceAll(' ', '-')}.kubeconfig`);
+    writeFileSync(file, yaml);
+    const r = await run(['agent', '--node-name', NODE, '--kubeconfig', file, '--port', '0']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(file);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+  });
+
+  it.each([
+    // 192.0.2.1 (TEST-NET-1) is no address of this host: bind fails locally, nothing is sent.
+    { name: 'an address not on this host', args: ['--address', '192.0.2.1', '--port', '0'], code: 2, says: /server\.address \(--address\): cannot listen on 192\.0\.2\.1:0: not an address of this host \(EADDRNOTAVAIL\)/ },
+    { name: 'a port another process holds', args: ['--address', '127.0.0.1', '--port', 'TAKEN'], code: 1, says: /server\.port \(--port\): 127\.0\.0\.1:\d+ is already in use by another process \(EADDRINUSE\)/ },
+  ])('$name: exit $code, one line naming the setting', async ({ args, code, says }) => {
+    const holder = net.createServer();
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+    try {
+      const taken = String((holder.address() as AddressInfo).port);
+      const r = await run(['agent', '--node-name', NODE, '--kubeconfig', world.kubeconfig, '--imds-endpoint', world.emulator.url, ...args.map((a) => (a === 'TAKEN' ? taken : a))]);
+      expect(r.code).toBe(code);
+      expect(r.stderr).toMatch(says);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    } finally {
+      await new Promise((resolve) => holder.close(resolve));
     }
   });
 

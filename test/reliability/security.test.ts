@@ -5,7 +5,8 @@ import { KubeConfig } from '@kubernetes/client-node';
 import fc from 'fast-check';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/observability/logger.ts';
-import { startEmulator } from '../../src/imds/emulator/server.ts';
+import type { ACTIONS, FaultSpec } from '../../testbed/imds-emulator/faults.ts';
+import { startEmulator } from '../../testbed/imds-emulator/server.ts';
 import { createClientNodeNodeClient } from '../../src/kube/clientNode.ts';
 import type { NodeClient } from '../../src/kube/nodeClient.ts';
 import { reconcilePolicy } from '../../src/kube/policy.ts';
@@ -251,7 +252,7 @@ describe('keys outside the agent\'s prefixes are refused in code', () => {
   });
 });
 
-describe('logs never carry tokens, nor tag values at info', () => {
+describe('logs never carry tokens, nor tag values at info or above, through every IMDS failure', () => {
   const TOKEN = `sk-live-${'7Zq'.repeat(8)}-token`;
   // Tag values that look like secrets: valid label values (they become labels), one that is not
   // (it only reaches the annotation), and one in a tag whose name cannot be a label.
@@ -270,8 +271,26 @@ describe('logs never carry tokens, nor tag values at info', () => {
   };
   const secretWire = () => tagsFirst(secretTags);
 
+  const IMDS_FAULTS: Record<(typeof ACTIONS)[number], FaultSpec[]> = {
+    status: [{ status: 500 }, { status: 400 }, { status: 404 }, { status: 410 }, { status: 429, retryAfter: 1 }, { status: 418 }],
+    statuses: [{ statuses: [503, 502] }],
+    hang: [{ hang: true }],
+    slowDrip: [{ slowDrip: { bytes: 1024, intervalMs: 400 } }],
+    truncate: [{ truncate: true }],
+    malformed: [{ malformed: true }],
+    html: [{ html: 200 }, { html: 502 }],
+    hugeBody: [{ hugeBody: { mebibytes: 2 } }],
+    reset: [{ reset: true }],
+    // The document itself, tags and all, where an error is expected.
+    mislabel: [{ mislabel: { contentType: 'text/html' } }, { mislabel: { status: 503 } }, { mislabel: { status: 404, contentType: 'text/plain' } }, { mislabel: { status: 400 } }],
+  };
+
   /** Runs the agent at a log level through faults on both sides; returns everything it printed. */
   async function run(level: string, node: string, extra: string[] = []): Promise<string> {
+    // Short IMDS timeouts, so a hang or a slow drip fails a poll within a second.
+    const imdsConfig = join(world.dir, `imds-${level}-${node}.yaml`);
+    writeFileSync(imdsConfig, 'imds:\n  requestTimeout: 1s\n  retryBudget: 2s\n');
+    extra = ['--config', imdsConfig, ...extra];
     const kubeconfig = join(world.dir, `token-${level}.kubeconfig`);
     writeFileSync(kubeconfig, world.sandbox.kubeconfig().replace('sandbox-token', TOKEN));
     expect(world.sandbox.kubeconfig()).toContain('sandbox-token');
@@ -295,9 +314,10 @@ describe('logs never carry tokens, nor tag values at info', () => {
     const changed = tagsFirst([...secretTags, { name: 'rotated', value: 'Rotated-Secret-Value-42' }]);
     world.emulator.setFixture(changed);
     await eventually(() => a.logs.length, (n) => n >= 8, 20_000, 'some logs');
-    // IMDS faults, each with a body or an error that could quote the document.
-    for (const fault of [{ malformed: true }, { truncate: true }, { html: 200 }, { status: 500 }, { status: 400 }, { hugeBody: { mebibytes: 2 } }] as const) {
-      world.emulator.setFaults({ faults: [{ path: '/metadata/instance', ...fault, times: 2 }] });
+    // Every IMDS failure the emulator can produce, each with a body or an error that could quote
+    // the document: the table is keyed by the emulator's actions, so a new one must be added here.
+    for (const fault of Object.values(IMDS_FAULTS).flat()) {
+      world.emulator.setFaults({ faults: [{ path: '/metadata/instance', ...fault, ...('statuses' in fault ? {} : { times: 2 }) }] });
       const before = (await a.metricValue('imds_labeler_imds_requests_total')) ?? 0;
       await eventually(() => a.metricValue('imds_labeler_imds_requests_total'), (v) => (v ?? 0) >= before + 3, 20_000, `requests through ${JSON.stringify(fault)}`);
     }

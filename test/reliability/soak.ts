@@ -2,8 +2,8 @@ import { performance } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import type { Clock } from '../../src/clock.ts';
-import type { FaultPlan } from '../../src/imds/emulator/faults.ts';
-import type { SandboxFaults } from '../../src/kube/sandbox/server.ts';
+import type { FaultPlan } from '../../testbed/imds-emulator/faults.ts';
+import type { SandboxFaults } from '../../testbed/kube-sandbox/server.ts';
 import {
   defaultWire,
   desiredFor,

@@ -36,6 +36,11 @@ describe('lockfile', () => {
     for (const name of [...Object.keys(pkg.dependencies), ...Object.keys(pkg.devDependencies)]) expect(l.packages[`node_modules/${name}`], name).toBeDefined();
   });
 
+  it('pins @kubernetes/client-node exactly in package.json: the agent imports files under its dist/, which a minor release may move', () => {
+    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+    expect(pkg.dependencies['@kubernetes/client-node']).toBe(lock().packages['node_modules/@kubernetes/client-node']?.version);
+  });
+
   it('every dependency is resolved to an exact version with an integrity hash', () => {
     const problems: string[] = [];
     let checked = 0;

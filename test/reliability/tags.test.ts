@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { builtInFixture } from '../../src/imds/emulator/fixtures.ts';
+import { builtInFixture } from '../../testbed/imds-emulator/fixtures.ts';
 import {
   agentPart,
   defaultWire,

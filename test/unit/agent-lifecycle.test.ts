@@ -1,12 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { runAgent } from '../../src/agent.ts';
+import { startSpreadMs } from '../../src/agent/loops.ts';
+import { runAgent } from '../../src/agent/run.ts';
 import { configSchema } from '../../src/config/schema.ts';
-import { builtInFixture } from '../../src/imds/emulator/fixtures.ts';
+import { builtInFixture } from '../../testbed/imds-emulator/fixtures.ts';
 import { parseInstanceDocument, type InstanceDocument } from '../../src/imds/document.ts';
 import { silentLogger } from '../../src/observability/logger.ts';
 import { createMetrics } from '../../src/observability/metrics.ts';
 import { FakeClock, flush } from '../helpers/fakeClock.ts';
 import { MemoryNodeClient } from '../helpers/memoryNodeClient.ts';
+import { KubeError } from '../../src/kube/errors.ts';
 
 const doc = parseInstanceDocument(builtInFixture('default'));
 
@@ -30,7 +32,8 @@ function start(fetchInstance: (signal: AbortSignal) => Promise<InstanceDocument>
     onListening: (p) => (port = p),
   });
   const get = async (path: string) => (await fetch(`http://127.0.0.1:${port}${path}`)).status;
-  return { client, clock, controller, done, get, config };
+  const body = async (path: string) => (await fetch(`http://127.0.0.1:${port}${path}`)).text();
+  return { client, clock, controller, done, get, body, config };
 }
 
 describe('agent lifecycle', () => {
@@ -41,7 +44,8 @@ describe('agent lifecycle', () => {
       return doc;
     });
     await flush();
-    await a.clock.advance(0);
+    // The first list waits the start spread (random 0.5: half of it); the first fetch does not.
+    await a.clock.advance(startSpreadMs(a.config.poll));
     expect(await a.get('/readyz')).toBe(200);
     expect(await a.get('/healthz')).toBe(200);
     await a.clock.advance(10 * 60_000);
@@ -66,10 +70,34 @@ describe('agent lifecycle', () => {
     await a.done;
   });
 
+  it.each([
+    [403, 'forbidden'],
+    [422, 'invalid'],
+  ] as const)('is not ready while its last write was refused with %i, and ready again once a write goes through', async (status, kind) => {
+    let current = doc;
+    const a = start(async () => current);
+    await flush();
+    await a.clock.advance(startSpreadMs(a.config.poll));
+    expect(await a.get('/readyz')).toBe(200);
+    // IMDS changes; the API refuses the patch that follows (RBAC removed, a webhook says no).
+    a.client.failures.patch.push(new KubeError(kind, 'refused', status));
+    current = { ...doc, compute: { ...doc.compute, vmSize: 'Standard_E8s_v5' } };
+    await a.clock.advance(60_000);
+    expect(a.client.calls.patch).toBe(2);
+    expect(await a.get('/readyz')).toBe(503);
+    expect(await a.body('/readyz')).toBe(`not ready: the last node patch was refused (HTTP ${status}, ${kind}); waiting for the next change or resync\n`);
+    // The resync tries again, and the API takes it.
+    await a.clock.advance(12 * 60_000);
+    expect(a.client.calls.patch).toBe(3);
+    expect(await a.get('/readyz')).toBe(200);
+    a.controller.abort();
+    await a.done;
+  });
+
   it('shuts down on abort and leaves the labels in place', async () => {
     const a = start(async () => doc);
     await flush();
-    await a.clock.advance(0);
+    await a.clock.advance(startSpreadMs(a.config.poll));
     const labels = { ...a.client.nodes.get('n1')!.labels };
     expect(Object.keys(labels).length).toBeGreaterThan(5);
     a.controller.abort();

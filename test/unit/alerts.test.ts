@@ -3,8 +3,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { ROOT } from '../../scripts/generated.ts';
-import { ALERT_NAMES, alertRules, DEFAULT_FOR, renderAlerts, RUNBOOK_BASE, type AlertName, type RuleFile } from '../../src/observability/alerts.ts';
-import { DEFAULT_THRESHOLDS as T } from '../../src/observability/promql.ts';
+import { ALERT_NAMES, alertRules, DEFAULT_FOR, renderAlerts, RUNBOOK_BASE, type AlertName, type RuleFile } from '../../scripts/observability/alerts.ts';
+import { DEFAULT_THRESHOLDS as T } from '../../scripts/observability/promql.ts';
 import { knownSeriesNames, prefixedNames, selectedNames, selectors } from '../prometheus/promql.ts';
 
 const ALERTS_PATH = 'charts/imds-labeler/files/alerts.yaml';

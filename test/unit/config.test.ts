@@ -68,6 +68,16 @@ describe('invalid configuration names the field and why', () => {
     ['a rate limit above IMDS\'s', ['--config', 'f'], {}, 'imds:\n  rateLimit:\n    requestsPerSecond: 4\n    burst: 2\n', /imds\.rateLimit/],
     ['jitter out of range', ['--poll-jitter', '0.9'], {}, undefined, /poll\.jitter/],
     ['an unknown flag', ['--pol-period', '1s'], {}, undefined, /pol-period/],
+    // Past 2^31−1 ms a Node timer fires after 1 ms; far below that a value is a typo.
+    ['a watch timeout of 700h', ['--watch-timeout', '700h'], {}, undefined, /kube\.watchTimeout \(from --watch-timeout\): "700h" is out of range: must be at least 1s and at most 1h/],
+    ['a poll period of 1000h', ['--poll-period', '1000h'], {}, undefined, /poll\.period \(from --poll-period\): "1000h" is out of range: must be at least 100ms and at most 24h/],
+    ['a poll period under 100ms', ['--poll-period', '50ms'], {}, undefined, /poll\.period.*at least 100ms/],
+    ['a resync period past a day', ['--resync-period', '25h'], {}, undefined, /kube\.resyncPeriod.*at most 24h/],
+    ['an initial delay past an hour', ['--initial-delay', '61m'], {}, undefined, /poll\.initialDelay.*at most 1h/],
+    ['a request timeout in milliseconds past 5m', ['--config', 'f'], {}, 'imds:\n  requestTimeout: 300001\n', /imds\.requestTimeout.*300001ms is out of range.*at most 5m/],
+    ['a connect timeout of 0', ['--config', 'f'], {}, 'imds:\n  connectTimeout: 0s\n', /imds\.connectTimeout.*at least 1ms/],
+    ['a retry budget past an hour', ['--config', 'f'], {}, 'imds:\n  retryBudget: 2h\n', /imds\.retryBudget.*at most 1h/],
+    ['a duration too large for a number', ['--poll-period', `${'9'.repeat(400)}h`], {}, undefined, /poll\.period.*out of range/],
   ];
   it.each(cases)('%s', async (_name, argv, env, file, message) => {
     let error: unknown;

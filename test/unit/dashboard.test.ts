@@ -2,8 +2,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ROOT } from '../../scripts/generated.ts';
-import { fleetDashboard, FLEET_UID } from '../../src/observability/dashboards/fleet.ts';
-import { DEFAULT_THRESHOLDS } from '../../src/observability/promql.ts';
+import { fleetDashboard, FLEET_UID } from '../../scripts/observability/dashboards/fleet.ts';
+import { DEFAULT_THRESHOLDS } from '../../scripts/observability/promql.ts';
 import { knownSeriesNames, prefixedNames, ranges, selectedNames, selectors } from '../prometheus/promql.ts';
 
 interface Target {
@@ -160,10 +160,10 @@ describe(`fleet dashboard (${PATH})`, () => {
 
   it('charts every agent metric but the few left out on purpose', async () => {
     const { createMetrics } = await import('../../src/observability/metrics.ts');
-    const { describeRegistry } = await import('../../src/observability/reference.ts');
+    const { describeRegistry } = await import('../../scripts/observability/metricsReference.ts');
     const agent = (await describeRegistry(createMetrics({ version: 'x' }).registry)).map((r) => r.name);
     const used = new Set(targets.flatMap((t) => prefixedNames(t.expr).map((n) => n.replace(/_bucket$/, ''))));
     const notCharted = agent.filter((n) => !used.has(n));
-    expect(notCharted).toEqual(['imds_labeler_scheduler_tokens']);
+    expect(notCharted).toEqual(['imds_labeler_imds_rate_limiter_tokens']);
   });
 });

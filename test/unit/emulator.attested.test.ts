@@ -4,9 +4,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OID, attestedTime, defaultNonce } from '../../src/imds/emulator/attested.ts';
-import { decode, decodeInteger, decodeOid, type DerNode } from '../../src/imds/emulator/der.ts';
-import { startEmulator, type Emulator } from '../../src/imds/emulator/server.ts';
+import { OID, attestedTime, defaultNonce } from '../../testbed/imds-emulator/attested.ts';
+import { decode, decodeInteger, decodeOid, type DerNode } from '../../testbed/imds-emulator/der.ts';
+import { startEmulator, type Emulator } from '../../testbed/imds-emulator/server.ts';
 import { ManualClock, imds } from '../helpers/emulator.ts';
 
 const START = Date.UTC(2025, 0, 15, 12, 0, 0);

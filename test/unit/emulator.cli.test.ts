@@ -3,10 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { emulatorCommand } from '../../src/cli/emulator.ts';
+import { emulatorCommand } from '../../testbed/imds-emulator/command.ts';
 import { UsageError, type CommandIO } from '../../src/cli/command.ts';
-import { COMMANDS } from '../../src/cli/registry.ts';
-import { FIXTURE_NAMES } from '../../src/imds/emulator/fixtures.ts';
+import { ALL_COMMANDS as COMMANDS } from '../../testbed/commands.ts';
+import { FIXTURE_NAMES } from '../../testbed/imds-emulator/fixtures.ts';
 import { imds, rawRequest, requestFailure } from '../helpers/emulator.ts';
 
 function fakeIO(signal = new AbortController().signal) {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import * as der from '../../src/imds/emulator/der.ts';
+import * as der from '../../testbed/imds-emulator/der.ts';
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 

@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../../src/clock.ts';
-import { FaultEngine, FaultPlanError, parseFaultPlan, parseFaultPlanText, type FaultPlan } from '../../src/imds/emulator/faults.ts';
-import { startEmulator, type Emulator } from '../../src/imds/emulator/server.ts';
+import { FaultEngine, FaultPlanError, parseFaultPlan, parseFaultPlanText, type FaultPlan } from '../../testbed/imds-emulator/faults.ts';
+import { startEmulator, type Emulator } from '../../testbed/imds-emulator/server.ts';
 import { emulatorPerTest, imds, ManualClock, rawRequest, requestFailure } from '../helpers/emulator.ts';
 
 const V = '2021-02-01';
@@ -313,6 +313,21 @@ describe('connection faults', () => {
     expect(res.headers['content-type']).toMatch(/^application\/json/);
     expect(res.body.startsWith('{"compute":')).toBe(true);
     expect(() => JSON.parse(res.body)).toThrow(SyntaxError);
+  });
+
+  it.each([
+    [{ mislabel: { contentType: 'text/html' } }, 200, 'text/html'],
+    [{ mislabel: { status: 503 } }, 503, 'application/json; charset=utf-8'],
+    [{ mislabel: { status: 404, contentType: 'text/plain' } }, 404, 'text/plain'],
+  ] as const)('mislabel %j: the instance document with status %i and type %s', async (fault, status, type) => {
+    const e = await emulator({ faults: { faults: [fault] } });
+    const res = await imds(e.url, INSTANCE);
+    expect([res.status, res.headers['content-type']]).toEqual([status, type]);
+    expect((JSON.parse(res.body) as { compute: { vmSize: string } }).compute.vmSize).toBeTypeOf('string');
+  });
+
+  it('mislabel needs a status or a content type', () => {
+    expect(() => parseFaultPlan({ faults: [{ mislabel: {} }] })).toThrow(/status, contentType or both/);
   });
 
   it.each([

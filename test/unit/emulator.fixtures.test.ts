@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseInstanceDocument } from '../../src/imds/document.ts';
-import { FIXTURE_NAMES, FixtureError, builtInFixture, fixtureSource, toFixture, type FixtureName } from '../../src/imds/emulator/fixtures.ts';
-import { documentForVersion } from '../../src/imds/emulator/availability.ts';
+import { FIXTURE_NAMES, FixtureError, builtInFixture, fixtureSource, toFixture, type FixtureName } from '../../testbed/imds-emulator/fixtures.ts';
+import { documentForVersion } from '../../testbed/imds-emulator/availability.ts';
 
 /** Every primitive in the document, with its path. */
 function primitives(value: unknown, path = ''): [string, unknown][] {

@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, afterAll, describe, expect, it } from 'vitest';
 import { parseInstanceDocument } from '../../src/imds/document.ts';
-import { startEmulator, type Emulator } from '../../src/imds/emulator/server.ts';
-import { builtInFixture } from '../../src/imds/emulator/fixtures.ts';
+import { startEmulator, type Emulator } from '../../testbed/imds-emulator/server.ts';
+import { builtInFixture } from '../../testbed/imds-emulator/fixtures.ts';
 import { KNOWN_API_VERSIONS } from '../../src/imds/versions.ts';
 import { emulatorPerTest, imds, ManualClock, rawRequest } from '../helpers/emulator.ts';
 

@@ -358,6 +358,38 @@ describe('ImdsClient: abort', () => {
   });
 });
 
+describe('ImdsClient: error messages quote IMDS\'s own error text, never the document', () => {
+  const SECRET = 'Tag-Value-S3cret-9f8e7d';
+  const withSecret = { compute: { ...ZONAL_WIRE.compute, tagsList: [{ name: 'db-password', value: SECRET }], tags: `db-password:${SECRET}` } };
+  const documentText = JSON.stringify(withSecret);
+  it.each<{ name: string; status: number; type: string; body: string; says: string }>([
+    { name: 'the document labelled text/html', status: 200, type: 'text/html', body: documentText, says: 'bytes of HTML (Content-Type "text/html")' },
+    { name: 'the document under a 503', status: 503, type: 'application/json', body: documentText, says: 'HTTP 503: ' },
+    { name: 'the document under a 404, as text', status: 404, type: 'text/plain', body: documentText, says: 'HTTP 404: ' },
+    { name: 'an error field beside the document', status: 500, type: 'application/json', body: JSON.stringify({ error: SECRET, ...withSecret }), says: 'not quoted' },
+    { name: 'the document cut short under a 502', status: 502, type: 'application/json', body: documentText.slice(0, 300), says: 'not quoted' },
+    { name: 'an HTML page that embeds the document', status: 502, type: 'text/html', body: `<html><body>${documentText}</body></html>`, says: 'not quoted' },
+  ])('$name', async ({ status, type, body, says }) => {
+    const server = await serve((_req, res) => {
+      res.writeHead(status, { 'Content-Type': type });
+      res.end(body);
+    });
+    const { client } = makeClient(server.url);
+    const error = await imdsFailure(client.fetchInstance());
+    expect(error.message).toContain(says);
+    expect(error.message).not.toContain(SECRET.slice(0, 10));
+  });
+
+  it.each<{ body: object; says: string }>([
+    { body: { error: 'Not found' }, says: 'HTTP 404: "Not found"' },
+    { body: { error: 'Bad request. api-version is invalid', 'newest-versions': ['2021-02-01'] }, says: 'Bad request. api-version is invalid' },
+  ])('IMDS\'s error $body.error is kept', async ({ body, says }) => {
+    const server = await serve((_req, res) => json(res, 404, body));
+    const { client } = makeClient(server.url);
+    expect((await imdsFailure(client.fetchInstance())).message).toContain(says);
+  });
+});
+
 describe('ImdsClient: bodies that are not an instance document', () => {
   it.each<{ name: string; status: number; type: string; body: string }>([
     { name: 'an HTML page with 200', status: 200, type: 'text/html', body: '<!DOCTYPE html><html><body>Proxy login</body></html>' },
@@ -404,6 +436,23 @@ describe('ImdsClient: bodies that are not an instance document', () => {
 });
 
 describe('ImdsClient: statuses', () => {
+  it('40 statuses IMDS never uses make one `other` series, not 40, and keep the status in the error', async () => {
+    const statuses = Array.from({ length: 40 }, (_, i) => 406 + i * 5).filter((n) => n !== 410 && n !== 429 && n !== 500 && n !== 503 && n !== 504);
+    let next = 0;
+    const server = await serve((_req, res) => json(res, statuses[next++]!, { error: 'odd' }));
+    const { client, metrics } = makeClient(server.url);
+    for (const status of statuses) {
+      const error = await imdsFailure(client.fetchInstance());
+      expect([error.status, error.code]).toEqual([status, 'other']);
+      expect(error.message).toContain(`HTTP ${status}`);
+    }
+    for (const metric of [metrics.imdsRequests, metrics.imdsRequestDuration, metrics.imdsErrors]) {
+      const codes = new Set((await metric.get()).values.map((v) => v.labels.code));
+      expect([...codes]).toEqual(['other']);
+    }
+    expect(await metricSum(metrics.imdsRequests, { code: 'other' })).toBe(statuses.length);
+  });
+
   it.each<{ status: number; retryable: boolean }>([
     { status: 400, retryable: false },
     { status: 403, retryable: false },

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { InstanceDocument } from '../../src/imds/document.ts';
-import { ImdsError } from '../../src/imds/errors.ts';
+import { ImdsError } from '../../src/imds/imdsError.ts';
 import { jittered } from '../../src/backoff.ts';
 import { runPoller, type PollerOptions } from '../../src/imds/poller.ts';
 import { FakeClock, flush } from '../helpers/fakeClock.ts';

@@ -1,7 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ImdsError } from '../../src/imds/errors.ts';
-import { MAX_REQUESTS_PER_SECOND, RateLimiter, RateLimiterConfigError } from '../../src/imds/rateLimiter.ts';
+import { MAX_REQUESTS_PER_SECOND, RateLimiter, RateLimiterConfigError, RateLimiterError } from '../../src/imds/rateLimiter.ts';
 import { createMetrics } from '../../src/observability/metrics.ts';
 import { FakeClock, flush } from '../helpers/fakeClock.ts';
 
@@ -95,7 +94,7 @@ describe('RateLimiter', () => {
     await limiter.acquire();
     await limiter.acquire();
     expect(limiter.available()).toBe(0);
-    expect((await metrics.schedulerTokens.get()).values[0]?.value).toBe(0);
+    expect((await metrics.imdsRateLimiterTokens.get()).values[0]?.value).toBe(0);
 
     let third = false;
     void limiter.acquire().then(() => (third = true));
@@ -103,8 +102,8 @@ describe('RateLimiter', () => {
     expect(third).toBe(false);
     await clock.advance(1);
     expect(third).toBe(true);
-    expect((await metrics.schedulerWaits.get()).values[0]?.value).toBe(1);
-    expect((await metrics.schedulerWaitSeconds.get()).values[0]?.value).toBeCloseTo(0.5);
+    expect((await metrics.imdsRateLimiterWaits.get()).values[0]?.value).toBe(1);
+    expect((await metrics.imdsRateLimiterWaitSeconds.get()).values[0]?.value).toBeCloseTo(0.5);
 
     await clock.advance(10_000);
     expect(limiter.available()).toBe(2); // refills up to the burst, never beyond
@@ -134,7 +133,7 @@ describe('RateLimiter', () => {
     expect(order).toEqual(['first', 'late']);
   });
 
-  it('an abort while waiting rejects with an aborted ImdsError and leaves no timer behind', async () => {
+  it('an abort while waiting rejects with an aborted RateLimiterError and leaves no timer behind', async () => {
     const clock = new FakeClock();
     const metrics = createMetrics({ version: 'test' });
     const limiter = new RateLimiter({ requestsPerSecond: 1, burst: 1, clock, metrics });
@@ -145,8 +144,8 @@ describe('RateLimiter', () => {
     expect(clock.pending()).toBe(1);
     controller.abort();
     const error = await waiting.catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(ImdsError);
-    expect((error as ImdsError).kind).toBe('aborted');
+    expect(error).toBeInstanceOf(RateLimiterError);
+    expect((error as RateLimiterError).kind).toBe('aborted');
     await flush();
     expect(clock.pending()).toBe(0);
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DocumentError } from '../../src/imds/document.ts';
-import { ImdsError, parseRetryAfter, type ImdsErrorKind } from '../../src/imds/errors.ts';
+import { ImdsError, parseRetryAfter, type ImdsErrorKind } from '../../src/imds/imdsError.ts';
 import { backoffDelay } from '../../src/backoff.ts';
 import { fetchWithRetry, type RetryOptions } from '../../src/imds/retry.ts';
 import { createMetrics } from '../../src/observability/metrics.ts';
@@ -201,6 +201,12 @@ describe('parseRetryAfter', () => {
     { header: '-5', ms: undefined },
     { header: '1.5', ms: undefined },
     { header: 'soon', ms: undefined },
+    // Capped at MAX_RETRY_AFTER_MS (5 min): a month of silence is not honoured.
+    { header: '300', ms: 300_000 },
+    { header: '301', ms: 300_000 },
+    { header: '2592000', ms: 300_000 },
+    { header: '99999999999999999999', ms: 300_000 },
+    { header: 'Fri, 14 Feb 2025 12:00:00 GMT', ms: 300_000 },
   ])('$header → $ms', ({ header, ms }) => {
     expect(parseRetryAfter(header, now)).toBe(ms);
   });

@@ -19,6 +19,23 @@ const node = (labels: Record<string, string> = {}, annotations: Record<string, s
 });
 
 describe('reconcile', () => {
+  it('keeps owned labels the document cannot tell about (an old api-version), writes nothing for them, and keeps owning them', () => {
+    const n = node({ 'imds-labeler.io/zone': '2', 'imds-labeler.io/environment': 'AzurePublicCloud', 'imds-labeler.io/vm-size': 'a' }, { [OWNED_L]: 'imds-labeler.io/environment,imds-labeler.io/vm-size,imds-labeler.io/zone' });
+    const unknownLabels = ['imds-labeler.io/environment', 'imds-labeler.io/zone', 'imds-labeler.io/physical-zone'];
+    expect(reconcile({ labels: { 'imds-labeler.io/vm-size': 'a' }, annotations: {}, unknownLabels }, n, policy).patch).toBeNull();
+    const r = reconcile({ labels: { 'imds-labeler.io/vm-size': 'b' }, annotations: {}, unknownLabels }, n, policy);
+    expect(r.patch).toEqual({ metadata: { resourceVersion: '7', labels: { 'imds-labeler.io/vm-size': 'b' } } });
+    expect(r.ownedLabels).toEqual(['imds-labeler.io/environment', 'imds-labeler.io/vm-size', 'imds-labeler.io/zone']);
+    // Without the hint the same document removes them: that is what an old version did.
+    expect(reconcile({ labels: { 'imds-labeler.io/vm-size': 'a' }, annotations: {} }, n, policy).labels.removed).toEqual(['imds-labeler.io/environment', 'imds-labeler.io/zone']);
+  });
+
+  it('an unknown label never takes over a key it did not own', () => {
+    const n = node({ 'imds-labeler.io/zone': 'hand-set' });
+    const r = reconcile({ labels: {}, annotations: {}, unknownLabels: ['imds-labeler.io/zone'] }, n, policy);
+    expect([r.patch, r.ownedLabels]).toEqual([null, []]);
+  });
+
   it('adds desired labels to a fresh node and records ownership', () => {
     const r = reconcile({ labels: { 'imds-labeler.io/zone': '1' }, annotations: {} }, node({ 'kubernetes.io/hostname': 'n1' }), policy);
     expect(r.patch).toEqual({

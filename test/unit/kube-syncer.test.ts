@@ -4,14 +4,27 @@ import { KubeError } from '../../src/kube/errors.ts';
 import { runNodeWatch } from '../../src/kube/nodeWatch.ts';
 import { reconcilePolicy } from '../../src/kube/policy.ts';
 import { NodeSyncer } from '../../src/kube/syncer.ts';
-import { silentLogger } from '../../src/observability/logger.ts';
+import { Writable } from 'node:stream';
+import { createLogger, silentLogger, type Logger } from '../../src/observability/logger.ts';
 import { createMetrics } from '../../src/observability/metrics.ts';
 import { FakeClock, flush } from '../helpers/fakeClock.ts';
 import { MemoryNodeClient } from '../helpers/memoryNodeClient.ts';
 
 const labels = configSchema.parse({}).labels;
 
-function setup(options: { dryRun?: boolean } = {}, prepare: (client: MemoryNodeClient) => void = (c) => c.put({ name: 'n1', labels: {}, annotations: {} })) {
+/** A logger that keeps its records, for tests that read what was logged. */
+function recordingLogger(): { logger: Logger; records: Record<string, unknown>[] } {
+  const records: Record<string, unknown>[] = [];
+  const destination = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString().split('\n').filter(Boolean)) records.push(JSON.parse(line) as Record<string, unknown>);
+      done();
+    },
+  });
+  return { logger: createLogger({ level: 'info', format: 'json', destination }), records };
+}
+
+function setup(options: { dryRun?: boolean; logger?: Logger } = {}, prepare: (client: MemoryNodeClient) => void = (c) => c.put({ name: 'n1', labels: {}, annotations: {} })) {
   const client = new MemoryNodeClient();
   prepare(client);
   const clock = new FakeClock();
@@ -23,7 +36,7 @@ function setup(options: { dryRun?: boolean } = {}, prepare: (client: MemoryNodeC
     policy: reconcilePolicy(labels),
     clock,
     random: () => 0.5,
-    logger: silentLogger(),
+    logger: options.logger ?? silentLogger(),
     metrics,
     dryRun: options.dryRun ?? false,
     events: true,
@@ -113,6 +126,39 @@ describe('node syncer with the node watch', () => {
     await t.watch;
   });
 
+  it.each([
+    {
+      who: 'IMDS answers that change on every poll',
+      churn: (t: ReturnType<typeof setup>, i: number) => t.syncer.setDesired(desired({ 'imds-labeler.io/zone': String(i) })),
+      cause: 'imds',
+      says: /IMDS metadata keeps changing/,
+    },
+    {
+      who: 'another writer undoing every patch',
+      churn: (t: ReturnType<typeof setup>) => {
+        const n = t.client.nodes.get('n1')!;
+        t.client.put({ ...n, labels: { ...n.labels, 'imds-labeler.io/zone': 'theirs' } });
+      },
+      cause: 'other-writer',
+      says: /undone by another writer/,
+    },
+  ])('pacing names its cause: $who', async ({ churn, cause, says }) => {
+    const { logger, records } = recordingLogger();
+    const t = setup({ logger });
+    t.syncer.setDesired(desired({ 'imds-labeler.io/zone': '0' }));
+    await flush();
+    for (let i = 1; i <= 8; i++) {
+      churn(t, i);
+      await flush();
+    }
+    const pacing = records.filter((r) => String(r.msg).includes('pacing'));
+    expect(pacing.map((r) => [r.cause, r.level])).toEqual([[cause, 'warn']]);
+    expect(String(pacing[0]!.msg)).toMatch(says);
+    expect(t.client.calls.patch).toBe(5);
+    t.controller.abort();
+    await t.watch;
+  });
+
   it('labels a node deleted and re-created', async () => {
     const t = setup();
     t.syncer.setDesired(desired({ 'imds-labeler.io/zone': '1' }));
@@ -163,6 +209,25 @@ describe('node watch', () => {
     await t.clock.advance(60_000);
     expect(t.client.calls.list).toBe(4);
     expect(t.client.openWatches()).toBe(1);
+    t.controller.abort();
+    await t.watch;
+  });
+
+  it('a 429 asking for 30 days is honoured for 5 minutes at most, never turned into a hot loop', async () => {
+    // 2,592,000 s is past Node's longest timer: left as it was, the wait would last 1 ms.
+    const month = () => new KubeError('throttled', 'slow down', 429, 2_592_000_000);
+    const t = setup({}, (c) => {
+      c.put({ name: 'n1', labels: {}, annotations: {} });
+      for (let i = 0; i < 50; i++) c.failures.list.push(month());
+    });
+    await flush();
+    expect(t.client.calls.list).toBe(1);
+    await t.clock.advance(300_000 - 1);
+    expect(t.client.calls.list).toBe(1);
+    await t.clock.advance(1);
+    expect(t.client.calls.list).toBe(2);
+    await t.clock.advance(3_600_000 - 300_000);
+    expect(t.client.calls.list).toBe(13);
     t.controller.abort();
     await t.watch;
   });

@@ -3,9 +3,10 @@ import { describe, expect, it } from 'vitest';
 import { configSchema, EXTRAS } from '../../src/config/schema.ts';
 import { parseInstanceDocument, type InstanceDocument, type Tag } from '../../src/imds/document.ts';
 import { foldCase, matchesGlob, tagNameFilter } from '../../src/mapping/glob.ts';
-import { isQualifiedName, isValidLabelValue } from '../../src/mapping/kubernetesNames.ts';
+import { isQualifiedName, isValidLabelValue } from '../../src/keys/names.ts';
 import { FIELD_LABELS, resolveKey } from '../../src/mapping/reference.ts';
-import { isOwnKey, render, type LabelsConfig } from '../../src/mapping/render.ts';
+import { isOwnKey } from '../../src/keys/keys.ts';
+import { render, type LabelsConfig } from '../../src/mapping/render.ts';
 import { parseLegacyTags, readTags } from '../../src/mapping/tags.ts';
 
 const RUNS = { numRuns: 300 };

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { EXTRAS } from '../../src/config/schema.ts';
-import { isQualifiedName, isValidLabelValue } from '../../src/mapping/kubernetesNames.ts';
+import { isQualifiedName, isValidLabelValue } from '../../src/keys/names.ts';
 import { FIELD_LABELS, labelReferenceMarkdown, PROBLEM_REASONS, REFERENCE, resolveKey, SKIP_REASONS } from '../../src/mapping/reference.ts';
 import { render } from '../../src/mapping/render.ts';
 import generator from '../../scripts/gen/labels.ts';

@@ -1,11 +1,28 @@
 import { describe, expect, it } from 'vitest';
 import { EXTRAS } from '../../src/config/schema.ts';
-import { isOwnKey, isWellKnownKey, ownedKeyFilter, render } from '../../src/mapping/render.ts';
+import { render } from '../../src/mapping/render.ts';
 import { doc, labelsConfig, REGIONAL_WIRE, ZONAL_WIRE } from '../helpers/instanceDocuments.ts';
 
 const P = 'imds-labeler.io';
 const T = 'tags.imds-labeler.io';
 const ALL_EXTRAS = [...EXTRAS];
+
+describe('render: a document from an old api-version', () => {
+  it('leaves the labels of fields newer than that version unknown, not absent', () => {
+    const old = { ...doc(ZONAL_WIRE, { zone: '', azEnvironment: '', securityProfile: undefined }), apiVersion: '2017-08-01' };
+    const desired = render(old, labelsConfig({ extras: ALL_EXTRAS }));
+    expect(desired.unknownLabels).toEqual([
+      `${P}/encryption-at-host`, `${P}/environment`, `${P}/eviction-policy`, `${P}/host-group`, `${P}/dedicated-host`, `${P}/physical-zone`,
+      `${P}/priority`, `${P}/secure-boot`, `${P}/security-type`, `${P}/sub-fault-domain`, `${P}/vtpm`, `${P}/zone`,
+    ].sort());
+    for (const key of desired.unknownLabels!) expect(desired.labels[key], key).toBeUndefined();
+    expect(desired.labels[`${P}/vm-size`]).toBe('Standard_D4s_v5');
+  });
+
+  it.each([['the configured version', '2025-04-07'], ['no version (a hand-built document)', undefined]])('with %s nothing is unknown', (_, apiVersion) => {
+    expect(render({ ...doc(ZONAL_WIRE), apiVersion }, labelsConfig({ extras: ALL_EXTRAS })).unknownLabels).toBeUndefined();
+  });
+});
 
 describe('render: the default labels', () => {
   it('maps a zonal VM', () => {
@@ -235,45 +252,5 @@ describe('render: determinism and purity', () => {
   it('refuses a prefix that did not pass the config schema', () => {
     expect(() => render(doc(ZONAL_WIRE), { ...labelsConfig(), prefix: 'Not A Prefix' })).toThrow(/labels.prefix/);
     expect(() => render(doc(ZONAL_WIRE), { ...labelsConfig(), tagPrefix: 'bad/prefix' })).toThrow(/labels.tagPrefix/);
-  });
-});
-
-describe('isOwnKey', () => {
-  const cfg = labelsConfig();
-  const wk = labelsConfig({ wellKnown: true });
-  it.each([
-    [`${P}/zone`, cfg, true],
-    [`${P}/anything-else`, cfg, true],
-    [`${T}/team`, cfg, true],
-    ['topology.kubernetes.io/zone', cfg, false],
-    ['topology.kubernetes.io/zone', wk, true],
-    ['topology.kubernetes.io/region', wk, true],
-    ['node.kubernetes.io/instance-type', wk, true],
-    ['topology.kubernetes.io/other', wk, false],
-    ['kubernetes.io/hostname', wk, false],
-    ['node-role.kubernetes.io/worker', wk, false],
-    ['kubernetes.azure.com/agentpool', wk, false],
-    ['zone', cfg, false],
-    [`sub.${P}/zone`, cfg, false],
-    [`x${P}/zone`, cfg, false],
-    [`${P}/`, cfg, false],
-    [`${P}/a b`, cfg, false],
-    [`${P}/${'a'.repeat(64)}`, cfg, false],
-    ['example.com/zone', labelsConfig({ prefix: 'example.com' }), true],
-    [`${P}/zone`, labelsConfig({ prefix: 'example.com' }), false],
-    ['vm.example.com/team', labelsConfig({ prefix: 'example.com', tagPrefix: 'vm.example.com' }), true],
-  ])('%j → %s', (key, config, owned) => {
-    expect(isOwnKey(key, config)).toBe(owned);
-    expect(ownedKeyFilter(config)(key)).toBe(owned);
-  });
-
-  it('refuses reserved domains even when a config names them', () => {
-    expect(isOwnKey('kubernetes.io/role', { prefix: 'kubernetes.io', tagPrefix: 'k8s.io', wellKnown: false })).toBe(false);
-    expect(isOwnKey('k8s.io/role', { prefix: 'kubernetes.io', tagPrefix: 'k8s.io', wellKnown: false })).toBe(false);
-  });
-
-  it('knows the well-known keys', () => {
-    expect(isWellKnownKey('topology.kubernetes.io/zone')).toBe(true);
-    expect(isWellKnownKey(`${P}/zone`)).toBe(false);
   });
 });

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ROOT } from '../../scripts/generated.ts';
 import { createMetrics, METRIC_PREFIX } from '../../src/observability/metrics.ts';
-import { describeRegistry, LABEL_DOCS, LINUX_ONLY, metricsReference } from '../../src/observability/reference.ts';
+import { describeRegistry, LABEL_DOCS, LINUX_ONLY, metricsReference } from '../../scripts/observability/metricsReference.ts';
 
 const doc = readFileSync(join(ROOT, 'docs/metrics.md'), 'utf8');
 const registry = await describeRegistry(createMetrics({ version: 'x', processMetrics: true }).registry);

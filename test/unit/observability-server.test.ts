@@ -9,7 +9,7 @@ afterEach(async () => {
   server = undefined;
 });
 
-async function start(health: () => HealthStatus = () => ({ ok: true }), ready: () => boolean = () => true) {
+async function start(health: () => HealthStatus = () => ({ ok: true }), ready: () => HealthStatus = () => ({ ok: true })) {
   const metrics = createMetrics({ version: '1.2.3' });
   server = await startObservabilityServer({ port: 0, address: '127.0.0.1', registry: metrics.registry, health, ready });
   return { metrics, server };
@@ -69,11 +69,20 @@ describe('observability server', () => {
   });
 
   it('answers /readyz from the readiness callback', async () => {
-    let ready = false;
+    let ready: HealthStatus = { ok: false };
     const { server: s } = await start(undefined, () => ready);
     expect(await call(`${s.url}/readyz`)).toMatchObject({ status: 503, body: 'not ready\n' });
-    ready = true;
+    ready = { ok: false, reason: 'the last node patch was refused' };
+    expect(await call(`${s.url}/readyz`)).toMatchObject({ status: 503, body: 'the last node patch was refused\n' });
+    ready = { ok: true };
     expect(await call(`${s.url}/readyz`)).toMatchObject({ status: 200, body: 'ok\n' });
+  });
+
+  it('treats a throwing readiness check as not ready', async () => {
+    const { server: s } = await start(undefined, () => {
+      throw new Error('boom');
+    });
+    expect(await call(`${s.url}/readyz`)).toMatchObject({ status: 503, body: 'readiness check failed: boom\n' });
   });
 
   it('answers 404 for unknown paths and 405 for other methods', async () => {
@@ -112,7 +121,7 @@ describe('observability server', () => {
     const { server: s } = await start();
     const metrics = createMetrics({ version: 'x' });
     await expect(
-      startObservabilityServer({ port: s.port, address: '127.0.0.1', registry: metrics.registry, health: () => ({ ok: true }), ready: () => true }),
-    ).rejects.toThrow(/EADDRINUSE/);
+      startObservabilityServer({ port: s.port, address: '127.0.0.1', registry: metrics.registry, health: () => ({ ok: true }), ready: () => ({ ok: true }) }),
+    ).rejects.toMatchObject({ kind: 'listen', code: 'EADDRINUSE', port: s.port, message: `cannot listen on 127.0.0.1:${s.port}: EADDRINUSE` });
   });
 });

@@ -15,7 +15,7 @@ import {
   type V1Node,
 } from '@kubernetes/client-node';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { startSandbox, type Sandbox } from '../../src/kube/sandbox/index.ts';
+import { startSandbox, type Sandbox } from '../../testbed/kube-sandbox/index.ts';
 
 let sandbox: Sandbox;
 let kc: KubeConfig;

@@ -1,11 +1,11 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { PatchError } from '../../src/kube/sandbox/patch/errors.ts';
-import { applyJsonPatch, escapePointerToken, parsePointer } from '../../src/kube/sandbox/patch/json.ts';
-import { applyMergePatch, mergePatch } from '../../src/kube/sandbox/patch/merge.ts';
-import { applyStrategicMergePatch } from '../../src/kube/sandbox/patch/strategic.ts';
-import { NODE_SCHEMA } from '../../src/kube/sandbox/nodes.ts';
-import type { Json, JsonObject } from '../../src/kube/sandbox/types.ts';
+import { PatchError } from '../../testbed/kube-sandbox/patch/errors.ts';
+import { applyJsonPatch, escapePointerToken, parsePointer } from '../../testbed/kube-sandbox/patch/json.ts';
+import { applyMergePatch, mergePatch } from '../../testbed/kube-sandbox/patch/merge.ts';
+import { applyStrategicMergePatch } from '../../testbed/kube-sandbox/patch/strategic.ts';
+import { NODE_SCHEMA } from '../../testbed/kube-sandbox/nodes.ts';
+import type { Json, JsonObject } from '../../testbed/kube-sandbox/types.ts';
 
 describe('JSON merge patch (RFC 7386)', () => {
   // RFC 7386 Appendix A, every example.

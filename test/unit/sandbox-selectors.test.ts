@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SelectorError, matchesFields, matchesLabels, parseFieldSelector, parseLabelSelector } from '../../src/kube/sandbox/selectors.ts';
+import { SelectorError, matchesFields, matchesLabels, parseFieldSelector, parseLabelSelector } from '../../testbed/kube-sandbox/selectors.ts';
 
 const labels = { env: 'prod', tier: 'web', 'example.com/zone': '2', count: '7', empty: '' };
 

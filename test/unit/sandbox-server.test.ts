@@ -5,9 +5,9 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { parse as parseYaml } from 'yaml';
 import { afterEach, describe, expect, it } from 'vitest';
-import { sandboxCommand } from '../../src/cli/sandbox.ts';
+import { sandboxCommand } from '../../testbed/kube-sandbox/command.ts';
 import { UsageError } from '../../src/cli/command.ts';
-import { FaultPlanError, parseSandboxFaults, startSandbox, type Sandbox } from '../../src/kube/sandbox/index.ts';
+import { FaultPlanError, parseSandboxFaults, startSandbox, type Sandbox } from '../../testbed/kube-sandbox/index.ts';
 import { FakeClock, flush } from '../helpers/fakeClock.ts';
 
 let sandbox: Sandbox | undefined;

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { seedNode } from '../../src/kube/sandbox/nodes.ts';
-import { Registry } from '../../src/kube/sandbox/registry.ts';
-import { CORE_EVENTS, EVENTS_V1, NODES } from '../../src/kube/sandbox/resources.ts';
-import { ApiError } from '../../src/kube/sandbox/status.ts';
-import { Store } from '../../src/kube/sandbox/store.ts';
-import type { JsonObject, KubeObject } from '../../src/kube/sandbox/types.ts';
-import { WatchHub, type WatchEvent, type WatchSpec } from '../../src/kube/sandbox/watchHub.ts';
+import { seedNode } from '../../testbed/kube-sandbox/nodes.ts';
+import { Registry } from '../../testbed/kube-sandbox/registry.ts';
+import { CORE_EVENTS, EVENTS_V1, NODES } from '../../testbed/kube-sandbox/resources.ts';
+import { ApiError } from '../../testbed/kube-sandbox/status.ts';
+import { Store } from '../../testbed/kube-sandbox/store.ts';
+import type { JsonObject, KubeObject } from '../../testbed/kube-sandbox/types.ts';
+import { WatchHub, type WatchEvent, type WatchSpec } from '../../testbed/kube-sandbox/watchHub.ts';
 import { FakeClock } from '../helpers/fakeClock.ts';
 
 function setup(opts: { historyLimit?: number; nodes?: string[]; bookmarkIntervalMs?: number } = {}) {

@@ -1,13 +1,13 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
-import { buildBundle } from '../../../scripts/build.ts';
+import { buildBundle, COMPILE_CACHE_SCRIPT } from '../../../scripts/build.ts';
 import type { Clock } from '../../../src/clock.ts';
-import { startEmulator, type Emulator } from '../../../src/imds/emulator/server.ts';
-import { startSandbox, type Sandbox } from '../../../src/kube/sandbox/server.ts';
+import { startEmulator, type Emulator } from '../../../testbed/imds-emulator/server.ts';
+import { startSandbox, type Sandbox } from '../../../testbed/kube-sandbox/server.ts';
 import { until } from './stats.ts';
 import { selfSignedCertificate, startTlsFront, type TlsFront } from './tls.ts';
 import { WARP_ENV, writeWarpPreload } from './warp.ts';
@@ -24,6 +24,16 @@ export function imageNodeOptions(distDir: string): string[] {
     .split(/\s+/)
     .filter(Boolean)
     .map((o) => o.replaceAll('/app/', `${distDir}/`));
+}
+
+/**
+ * Environment variables of the image (the Dockerfile's ENV lines) that change how node runs the
+ * bundle, with /app/ pointing at `distDir`: NODE_COMPILE_CACHE.
+ */
+export function imageEnv(distDir: string): Record<string, string> {
+  const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
+  const cache = /NODE_COMPILE_CACHE=(\S+)/.exec(dockerfile)?.[1];
+  return cache ? { NODE_COMPILE_CACHE: cache.replace(/^\/app\//, `${distDir}/`) } : {};
 }
 
 /**
@@ -58,6 +68,10 @@ export async function workspace(): Promise<Workspace> {
   const dir = mkdtempSync(join(tmpdir(), 'imds-labeler-bench-'));
   const distDir = join(dir, 'dist');
   const built = await buildBundle({ outdir: distDir });
+  // As the image build does: the compile cache, made by this node with the image's options.
+  if (imageEnv(distDir).NODE_COMPILE_CACHE) {
+    execFileSync(process.execPath, [...imageNodeOptions(distDir), join(distDir, COMPILE_CACHE_SCRIPT)], { env: { PATH: process.env.PATH, ...imageEnv(distDir) }, stdio: 'ignore' });
+  }
   return { dir, distDir, config: writeChartConfig(dir), configYaml: writeChartConfig(dir, 'yaml'), entry: built.entry, warpPreload: writeWarpPreload(dir), close: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
@@ -69,6 +83,9 @@ export interface Cluster {
   kubeconfig: string;
   /** The same in YAML. */
   kubeconfigYaml: string;
+  /** The CA file and the bearer-token file the kubeconfig points at. */
+  caFile: string;
+  tokenFile: string;
   close(): Promise<void>;
 }
 
@@ -118,6 +135,8 @@ export async function startCluster(dir: string, options: ClusterOptions = {}): P
     front,
     kubeconfig,
     kubeconfigYaml,
+    caFile: ca,
+    tokenFile: token,
     async close() {
       await front.close();
       await Promise.all([emulator.close(), sandbox.close()]);
@@ -164,17 +183,21 @@ export interface AgentOptions {
   env?: Record<string, string>;
   /** The config file and kubeconfig in YAML rather than JSON (what a YAML parser costs). */
   yaml?: boolean;
+  /** The node the agent labels (default NODE); the cluster must have it. */
+  node?: string;
+  /** Without the image's compile cache (default: with it, as the image runs). */
+  noCompileCache?: boolean;
 }
 
 /** The bundled agent as the image runs it: same node flags (NODE_OPTIONS), JSON logs on stdout. */
 export function startAgent(o: AgentOptions): AgentProcess {
   const warp = o.warp ?? 1;
   const flags = [...(o.imageOptions ?? imageNodeOptions(o.ws.distDir)), ...(o.nodeOptions ?? []), ...(warp > 1 ? ['-r', o.ws.warpPreload] : [])];
-  const args = ['agent', '--config', o.yaml ? o.ws.configYaml : o.ws.config, '--node-name', NODE, '--kubeconfig', o.yaml ? o.cluster.kubeconfigYaml : o.cluster.kubeconfig, '--imds-endpoint', o.cluster.emulator.url, '--port', '0', '--address', '127.0.0.1', ...(o.args ?? [])];
+  const args = ['agent', '--config', o.yaml ? o.ws.configYaml : o.ws.config, '--node-name', o.node ?? NODE, '--kubeconfig', o.yaml ? o.cluster.kubeconfigYaml : o.cluster.kubeconfig, '--imds-endpoint', o.cluster.emulator.url, '--port', '0', '--address', '127.0.0.1', ...(o.args ?? [])];
   const spawnedAt = performance.now();
   const proc = spawn(process.execPath, [...flags, o.entry ?? o.ws.entry, ...args], {
     cwd: o.ws.dir,
-    env: { PATH: process.env.PATH, NODE_ENV: 'production', ...o.env, ...(warp > 1 ? { [WARP_ENV]: String(warp) } : {}) },
+    env: { PATH: process.env.PATH, NODE_ENV: 'production', ...(o.noCompileCache || o.entry ? {} : imageEnv(o.ws.distDir)), ...o.env, ...(warp > 1 ? { [WARP_ENV]: String(warp) } : {}) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

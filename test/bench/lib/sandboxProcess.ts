@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { CounterSnapshot, SandboxFaults } from '../../../src/kube/sandbox/server.ts';
+import type { CounterSnapshot, SandboxFaults } from '../../../testbed/kube-sandbox/server.ts';
 
 /**
  * `imds-labeler sandbox` in a process of its own, as an API server would be: it gets its own

@@ -1,8 +1,8 @@
 import { generateKeyPairSync } from 'node:crypto';
 import net from 'node:net';
 import tls from 'node:tls';
-import * as der from '../../../src/imds/emulator/der.ts';
-import * as x509 from '../../../src/imds/emulator/x509.ts';
+import * as der from '../../../testbed/imds-emulator/der.ts';
+import * as x509 from '../../../testbed/imds-emulator/x509.ts';
 
 /**
  * An HTTPS front for the sandbox, so the benchmarked agent talks to the API the way it does in a

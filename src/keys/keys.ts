@@ -1,0 +1,118 @@
+import { DNS_SUBDOMAIN_MAX_LENGTH, isDnsSubdomain, isQualifiedName } from './names.ts';
+
+/**
+ * The product's rules for the keys it writes, in one place: its prefixes and their defaults, the
+ * domains that belong to others, the well-known keys, the ownership record's keys, and the checks
+ * that every key a configuration derives is one Kubernetes accepts. The config schema, the
+ * mapping, the reconcile policy and cleanup use these; test/chart/key-rules.test.ts checks the
+ * chart's helpers (charts/imds-labeler/templates/_helpers.tpl, values.schema.json) against them.
+ */
+
+export const DEFAULT_PREFIX = 'imds-labeler.io';
+
+/** The tag prefix when none is configured. */
+export const defaultTagPrefix = (prefix: string): string => `tags.${prefix}`;
+
+/** Domains that belong to Kubernetes and AKS: no prefix may be one of them or under one. */
+export const RESERVED_DOMAINS = ['kubernetes.io', 'k8s.io', 'kubernetes.azure.com'] as const;
+
+export const isReservedDomain = (domain: string): boolean => RESERVED_DOMAINS.some((r) => domain === r || domain.endsWith(`.${r}`));
+
+/** The well-known keys, written only on opt-in (`labels.wellKnown`) and never over another writer's value. */
+export const WELL_KNOWN = {
+  zone: 'topology.kubernetes.io/zone',
+  region: 'topology.kubernetes.io/region',
+  instanceType: 'node.kubernetes.io/instance-type',
+} as const;
+
+export const WELL_KNOWN_KEYS: ReadonlySet<string> = new Set(Object.values(WELL_KNOWN));
+
+/** Keys that belong to someone else unless the agent wrote them: the well-known ones. */
+export const isWellKnownKey = (key: string): boolean => WELL_KNOWN_KEYS.has(key);
+
+/** The annotations that record which keys the agent wrote (see src/kube/ownership.ts). */
+export interface OwnershipKeys {
+  labels: string;
+  annotations: string;
+}
+
+export const ownershipKeys = (prefix: string): OwnershipKeys => ({
+  labels: `${prefix}/owned-labels`,
+  annotations: `${prefix}/owned-annotations`,
+});
+
+export interface KeyPrefixes {
+  prefix: string;
+  /** Absent: defaultTagPrefix(prefix). */
+  tagPrefix?: string | undefined;
+}
+
+export interface Prefixes {
+  prefix: string;
+  tagPrefix: string;
+}
+
+/** The prefixes, with the tag prefix defaulted. */
+export const prefixesOf = (labels: KeyPrefixes): Prefixes => ({ prefix: labels.prefix, tagPrefix: labels.tagPrefix ?? defaultTagPrefix(labels.prefix) });
+
+/** Why `value` cannot be a prefix (configured as such), or undefined when it can. */
+export function prefixProblem(value: string): string | undefined {
+  if (!isDnsSubdomain(value)) return `must be a lowercase DNS subdomain of at most ${DNS_SUBDOMAIN_MAX_LENGTH} characters, such as ${DEFAULT_PREFIX}`;
+  if (isReservedDomain(value)) return `${RESERVED_DOMAINS.join(', ').replace(/, ([^,]*)$/, ' and $1')} belong to others`;
+  return undefined;
+}
+
+export interface KeyProblem {
+  /** The field of `labels` to blame: the one the user set that made the key. */
+  field: 'prefix' | 'tagPrefix';
+  message: string;
+}
+
+/**
+ * The prefixes checked as Kubernetes will check the keys under them, the tag prefix also when it
+ * is the default (five characters longer than the prefix). Every key the agent writes is
+ * `<prefix>/<name>`, `<tagPrefix>/<name>` or a well-known key, and the names are constants or
+ * checked one by one (tags), so no problem here means every key is valid: a property test of the
+ * mapping proves it.
+ */
+export function keyProblems(labels: KeyPrefixes): KeyProblem[] {
+  const problems: KeyProblem[] = [];
+  const own = prefixProblem(labels.prefix);
+  if (own) problems.push({ field: 'prefix', message: own });
+  if (labels.tagPrefix !== undefined) {
+    const tag = prefixProblem(labels.tagPrefix);
+    if (tag) problems.push({ field: 'tagPrefix', message: tag });
+  } else if (!own) {
+    const derived = defaultTagPrefix(labels.prefix);
+    if (prefixProblem(derived)) {
+      const room = DNS_SUBDOMAIN_MAX_LENGTH - (derived.length - labels.prefix.length);
+      problems.push({
+        field: 'prefix',
+        message: `makes the tag prefix (${defaultTagPrefix('<prefix>')}) ${derived.length} characters long, over the ${DNS_SUBDOMAIN_MAX_LENGTH} of a DNS subdomain: use a prefix of at most ${room} characters, or set labels.tagPrefix`,
+      });
+    }
+  }
+  return problems;
+}
+
+/**
+ * True only for keys the agent may write: valid keys under the prefix or the tag prefix (exactly
+ * those domains, not their subdomains), and the well-known keys when opted in.
+ */
+export function isOwnKey(key: string, labels: KeyPrefixes & { wellKnown: boolean }): boolean {
+  if (!isQualifiedName(key)) return false;
+  if (labels.wellKnown && WELL_KNOWN_KEYS.has(key)) return true;
+  const slash = key.indexOf('/');
+  if (slash < 0) return false;
+  const domain = key.slice(0, slash);
+  // Defence in depth: the config schema already refuses these as prefixes.
+  if (isReservedDomain(domain)) return false;
+  const { prefix, tagPrefix } = prefixesOf(labels);
+  return domain === prefix || domain === tagPrefix;
+}
+
+/** isOwnKey bound to a config, for the reconcile's `mayOwn`. */
+export const ownedKeyFilter =
+  (labels: KeyPrefixes & { wellKnown: boolean }): ((key: string) => boolean) =>
+  (key) =>
+    isOwnKey(key, labels);
