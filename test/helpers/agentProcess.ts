@@ -18,9 +18,15 @@ export interface AgentProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
+/** What to run: by default the TypeScript entry; the shipped bundle with the image's node options. */
+export interface AgentLaunch {
+  entry?: string;
+  nodeOptions?: string[];
+}
+
 /** Runs `imds-labeler agent` as a real process with JSON logs, on a free metrics port. */
-export async function startAgentProcess(args: string[], env: NodeJS.ProcessEnv = {}): Promise<AgentProcess> {
-  const proc = spawn(process.execPath, [ENTRY, 'agent', '--port', '0', '--address', '127.0.0.1', ...args], {
+export async function startAgentProcess(args: string[], env: NodeJS.ProcessEnv = {}, launch: AgentLaunch = {}): Promise<AgentProcess> {
+  const proc = spawn(process.execPath, [...(launch.nodeOptions ?? []), launch.entry ?? ENTRY, 'agent', '--port', '0', '--address', '127.0.0.1', ...args], {
     env: { PATH: process.env.PATH, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
