@@ -1,4 +1,5 @@
 import { build, type Metafile, type Plugin } from 'esbuild';
+import { execFileSync } from 'node:child_process';
 import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { builtinModules, createRequire } from 'node:module';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -77,6 +78,7 @@ export async function buildBundle(options: BuildOptions = {}): Promise<BuildResu
     // Some dependencies still call require(); give each ESM file one.
     banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
     plugins,
+    define: { 'process.env.IMDS_LABELER_REVISION': JSON.stringify(sourceRevision()) },
     logLevel: 'warning',
   });
   const outputs = Object.keys(result.metafile.outputs).filter((f) => f.endsWith('.mjs'));
@@ -86,6 +88,16 @@ export async function buildBundle(options: BuildOptions = {}): Promise<BuildResu
   writeFileSync(join(outdir, COMPILE_CACHE_SCRIPT), compileCacheScript(chunks));
   const totalBytes = outputs.reduce((sum, f) => sum + statSync(join(ROOT, f)).size, 0);
   return { outdir, entry: join(outdir, 'imds-labeler.mjs'), totalBytes, metafile: result.metafile };
+}
+
+/** The revision build_info reports: $REVISION (a release pipeline sets it), else the checkout's commit. */
+function sourceRevision(): string {
+  if (process.env.REVISION) return process.env.REVISION;
+  try {
+    return execFileSync('git', ['rev-parse', '--short=12', 'HEAD'], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() || 'unknown';
+  } catch {
+    return 'unknown';
+  }
 }
 
 /** The esbuild plugins of the footprint steps that are on. */

@@ -15,10 +15,10 @@ labels in step. Serves /metrics, /healthz and /readyz. Stops cleanly on SIGTERM,
 and SIGHUP (SIGHUP does not reload: the configuration is read at start).
 
 Flags:
-${sharedFlagsHelp()}
+${sharedFlagsHelp('agent')}
 
 Environment (each flag also reads IMDS_LABELER_<FLAG>):
-${envHelp()}
+${envHelp('agent')}
 `,
   async run(argv, io) {
     lowFootprintRuntime();

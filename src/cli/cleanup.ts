@@ -16,7 +16,7 @@ not write are never touched. The chart runs this as a post-delete hook.
 
 Flags:
   --all-nodes   clean every node
-${sharedFlagsHelp()}
+${sharedFlagsHelp('cleanup')}
 `,
   async run(argv, io) {
     const { config, help, flags } = await loadConfig({ argv, env: io.env }, { 'all-nodes': { type: 'boolean' } });

@@ -8,6 +8,8 @@ export const IMDS_LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.
 
 export interface MetricsOptions {
   version: string;
+  /** Source revision (commit) of the build; "unknown" when not known. */
+  revision?: string;
   /** Process metrics (RSS, CPU, event loop); off in unit tests that build many registries. */
   processMetrics?: boolean;
 }
@@ -147,13 +149,15 @@ export function createMetrics(options: MetricsOptions) {
     }),
     buildInfo: new Gauge({
       name: n('build_info'),
-      help: 'Always 1; the labels carry the agent version and the Node.js version.',
-      labelNames: ['version', 'nodejs_version'] as const,
+      help: 'Always 1; the labels carry the agent version, the source revision it was built from and the Node.js version.',
+      labelNames: ['version', 'revision', 'nodejs_version'] as const,
       registers: r,
     }),
   };
-  m.buildInfo.set({ version: options.version, nodejs_version: process.versions.node }, 1);
-  if (options.processMetrics) collectRuntimeMetrics(registry, METRIC_PREFIX);
+  m.buildInfo.set({ version: options.version, revision: options.revision ?? 'unknown', nodejs_version: process.versions.node }, 1);
+  // Unprefixed, under the names every Node.js dashboard and alert expects (process_cpu_seconds_total,
+  // nodejs_heap_size_used_bytes, ...); the scrape's job and pod labels tell the agent apart.
+  if (options.processMetrics) collectRuntimeMetrics(registry, '');
   return m;
 }
 

@@ -184,11 +184,14 @@ describe('helm template across the values matrix', () => {
     expect(at(sm, 'spec', 'endpoints', 0, 'relabelings')).toEqual([{ sourceLabels: ['__meta_kubernetes_pod_node_name'], targetLabel: 'node', action: 'replace' }]);
   });
 
-  it('prometheus rule: the groups of files/alerts.yaml, unchanged', () => {
+  it('prometheus rule: the groups of files/alerts.yaml with the release\'s selector in place of the plain file\'s', () => {
     const rule = find(get('service monitor, rule and dashboard on'), 'PrometheusRule');
-    const file = parseYaml(readFileSync(join(CHART_DIR, 'files', 'alerts.yaml'), 'utf8')) as { groups: unknown[] };
-    expect(at(rule, 'spec')).toEqual({ groups: file.groups });
-    expect(file.groups.length).toBeGreaterThan(0);
+    const file = readFileSync(join(CHART_DIR, 'files', 'alerts.yaml'), 'utf8');
+    const releaseSelector = 'job="imds-labeler", namespace="imds-labeler"';
+    const expected = parseYaml(file.replaceAll('job=~".*imds-labeler.*"', releaseSelector)) as { groups: unknown[] };
+    expect(at(rule, 'spec')).toEqual({ groups: expected.groups });
+    expect(expected.groups.length).toBeGreaterThan(0);
+    expect(at(rule, 'spec', 'groups', 0, 'rules', 0, 'expr')).toBe(`up{${releaseSelector}} == 0`);
   });
 
   it('dashboard: a ConfigMap for the Grafana sidecar holding files/dashboard-fleet.json', () => {

@@ -115,9 +115,9 @@ describe('what the agent sends to IMDS', () => {
     servers.push(endless);
     agent = await startAgentProcess(args('sec-3', endless.url));
     await eventually(() => endless.bytesPerResponse.length, (n) => n >= 2, 20_000, 'two endless answers cut');
-    const rssEarly = (await agent.metricValue('imds_labeler_process_resident_memory_bytes'))!;
+    const rssEarly = (await agent.metricValue('process_resident_memory_bytes'))!;
     await eventually(() => endless.bytesPerResponse.length, (n) => n >= 12, 30_000, 'twelve endless answers cut');
-    const rssLate = (await agent.metricValue('imds_labeler_process_resident_memory_bytes'))!;
+    const rssLate = (await agent.metricValue('process_resident_memory_bytes'))!;
     // The cap is 1 MiB; what the server could push past it is bounded by socket buffers.
     const MiB = 1024 * 1024;
     for (const sent of endless.bytesPerResponse) expect(sent).toBeLessThan(16 * MiB);
