@@ -32,7 +32,7 @@ const PAGE_SIZE = 100;
 /** Attempts at one node for a conflict or a transient failure, before it counts as failed. */
 const MAX_ATTEMPTS = 6;
 /** Fresh starts of the list when its continue token expired (410): cleaned nodes need no patch. */
-const MAX_RESTARTS = 3;
+const MAX_RESTARTS = 10;
 
 /**
  * Removes what the agent owns (the keys in its ownership record, and the record itself) from the
@@ -45,7 +45,7 @@ export async function cleanupNodes(client: NodeClient, policy: ReconcilePolicy, 
   const limit = options.pageSize ?? PAGE_SIZE;
   let token: string | undefined;
   let restarts = 0;
-  do {
+  for (;;) {
     let page;
     try {
       page = await client.list({ ...(options.nodeName ? { name: options.nodeName } : {}), limit, ...(token ? { continue: token } : {}) });
@@ -66,8 +66,8 @@ export async function cleanupNodes(client: NodeClient, policy: ReconcilePolicy, 
       }
     }
     token = page.continue || undefined;
-  } while (token);
-  return summary;
+    if (!token) return summary;
+  }
 }
 
 async function cleanNode(client: NodeClient, policy: ReconcilePolicy, logger: Logger, first: NodeMeta, options: CleanupOptions): Promise<'cleaned' | 'unchanged' | 'gone' | KubeError> {

@@ -61,6 +61,22 @@ describe('cleanupNodes', () => {
     expect(client.calls.list).toBe(3);
   });
 
+  it('lists again from the start when the continue token expired (410), and cleans the rest', async () => {
+    const client = cluster(6);
+    const real = client.list.bind(client);
+    let expired = false;
+    client.list = async (o = {}) => {
+      if (o.continue && !expired) {
+        expired = true;
+        throw new KubeError('gone', 'The provided continue parameter is too old', 410);
+      }
+      return real(o);
+    };
+    const summary = await cleanupNodes(client, policy, silentLogger(), { pageSize: 2 });
+    expect(summary).toMatchObject({ cleaned: 6, unchanged: 2, failed: [] });
+    expect(ours(client)).toEqual([]);
+  });
+
   it('retries a transient failure, then goes on', async () => {
     const client = cluster(2);
     client.failures.patch.push(new KubeError('server', 'Kubernetes API answered 503', 503));
