@@ -208,9 +208,9 @@ export class NodeSyncer {
           this.observed = null;
           return 'waiting';
         }
-        if (error.kind === 'invalid' && this.annotationsDropped === undefined && Object.keys(desired.annotations).length > 0) {
-          // Most likely the annotations' size limit, counted the server's way: the labels matter
-          // more than the tags annotation, so they go without it rather than not at all.
+        if (isAnnotationsTooLarge(error) && this.annotationsDropped === undefined && Object.keys(desired.annotations).length > 0) {
+          // The annotations' size limit, counted the server's way: the labels matter more than the
+          // tags annotation, so they go without it rather than not at all.
           this.dropAnnotations(node, error.message);
           continue;
         }
@@ -325,6 +325,9 @@ function countChanges(metrics: Metrics | undefined, r: ReconcileResult): void {
     if (c.removed.length) metrics.labelChanges.inc({ operation: 'removed' }, c.removed.length);
   }
 }
+
+/** The API server's answer when an object's annotations pass their total size limit. */
+const isAnnotationsTooLarge = (error: KubeError) => error.kind === 'invalid' && /metadata\.annotations: Too long/i.test(error.message);
 
 /** The size the API server counts against its limit: every key and value, in bytes. */
 function annotationBytes(node: NodeMeta): number {
