@@ -34,6 +34,7 @@ export const LABEL_DOCS: Readonly<Record<string, string>> = {
   operation: '`added`, `changed` or `removed`.',
   verb: 'Kubernetes API verb (for example `get`, `patch`, `watch`).',
   reason: 'Why; the values are listed in the metric\'s description.',
+  field: 'The IMDS field a value came from, such as `compute.vmSize`: one of the fields in docs/labels.md.',
   version: 'Version string (agent version on `build_info`, Node.js version on `nodejs_version_info`).',
   revision: 'Source revision (commit) the agent was built from, `unknown` when the build did not know it.',
   nodejs_version: 'Node.js version running the agent.',

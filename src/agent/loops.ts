@@ -11,6 +11,7 @@ import { NodeSyncer } from '../kube/syncer.ts';
 import type { Desired } from '../mapping/desired.ts';
 import { render } from '../mapping/render.ts';
 import type { Logger } from '../observability/logger.ts';
+import { createProblemReporter } from '../observability/mappingProblems.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { HealthStatus } from '../observability/server.ts';
 
@@ -95,10 +96,12 @@ export function startAgentLoops(config: Config, io: AgentIO): AgentLoops {
 
   let lastPollActivity = clock.now();
   let lastDesired = '';
+  const reportProblems = createProblemReporter(logger, metrics);
   const onDocument = (doc: InstanceDocument) => {
     lastPollActivity = clock.now();
     const desired = render(doc, config.labels);
     if (metrics) reportSkipped(metrics, desired);
+    reportProblems(desired);
     const key = JSON.stringify([desired.labels, desired.annotations, desired.unknownLabels]);
     if (key !== lastDesired) {
       if (lastDesired) logger.info('IMDS metadata changed');

@@ -142,15 +142,16 @@ export function createClientNodeNodeClient(options: ClientNodeOptions, loaded: L
   }
 
   return {
-    async list({ name, signal } = {}): Promise<NodeList> {
-      const list = await call<{ items?: unknown[]; metadata?: { resourceVersion?: string } }>({
+    async list({ name, limit, continue: token, signal } = {}): Promise<NodeList> {
+      const list = await call<{ items?: unknown[]; metadata?: { resourceVersion?: string; continue?: string } }>({
         verb: 'list',
         method: 'GET',
         path: '/api/v1/nodes',
-        query: { fieldSelector: name ? `metadata.name=${name}` : undefined },
+        query: { fieldSelector: name ? `metadata.name=${name}` : undefined, limit: limit ? String(limit) : undefined, continue: token || undefined },
         signal,
       });
-      return { nodes: (list.items ?? []).map((n) => toNodeMeta(n as never)), resourceVersion: list.metadata?.resourceVersion ?? '' };
+      const next = list.metadata?.continue;
+      return { nodes: (list.items ?? []).map((n) => toNodeMeta(n as never)), resourceVersion: list.metadata?.resourceVersion ?? '', ...(next ? { continue: next } : {}) };
     },
 
     async watch(name: string, opts: WatchOptions, handlers: WatchHandlers): Promise<WatchEnd> {

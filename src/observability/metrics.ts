@@ -142,6 +142,28 @@ export function createMetrics(options: MetricsOptions) {
       labelNames: ['reason'] as const,
       registers: r,
     }),
+    labelConflicts: new Gauge({
+      name: n('label_conflicts'),
+      help: 'Keys the agent would write that another writer set first on its node (not in the ownership record): left as they are.',
+      registers: r,
+    }),
+    mappingProblems: new Gauge({
+      name: n('mapping_problems'),
+      help: 'Labels and annotations of the latest mapping that IMDS sent a value for that cannot be written as it is, by source field and reason (invalid-value, value-too-long, annotation-too-large).',
+      labelNames: ['field', 'reason'] as const,
+      registers: r,
+    }),
+    imdsInvalidDocuments: new Counter({
+      name: n('imds_invalid_documents_total'),
+      help: 'IMDS instance answers refused as no instance document, by reason (not-json, html, schema, missing-fields, too-deep); the labels stay as they are.',
+      labelNames: ['reason'] as const,
+      registers: r,
+    }),
+    tagsAnnotationDropped: new Counter({
+      name: n('tags_annotation_dropped_total'),
+      help: 'Node patches sent without the tags annotation because the node\'s annotations would pass the API server\'s 256 KiB limit; the labels are written all the same.',
+      registers: r,
+    }),
     lastReconcile: new Gauge({
       name: n('last_reconcile_timestamp_seconds'),
       help: 'Unix time of the last reconcile pass that ended without error.',
