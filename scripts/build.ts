@@ -1,5 +1,6 @@
 import { build, type Metafile, type Plugin } from 'esbuild';
-import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { builtinModules, createRequire } from 'node:module';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,14 +14,11 @@ import { fileURLToPath } from 'node:url';
  * - split: each subcommand is its own chunk. `agent` never parses the emulator, the sandbox, the
  *   demo or the render command, and rarely used libraries (proxies, OIDC...) load only when used.
  * - client-node modules are side-effect free (`sideEffects`), so the deep imports in
- *   src/kube/clientNode.ts keep only what the agent calls instead of every API and model.
- * - models: client-node's ObjectSerializer knows all ~750 models; the bundle keeps the ones that
- *   Node, NodeList and Event reach (the rest would deserialize as plain JSON anyway).
- * - apis: CoreV1Api has ~260 operations in three generated layers; the agent uses three.
- * - lazy: OIDC, Azure and GCP auth-provider plugins, SOCKS and HTTP proxy agents load on first use.
- * - transport: client-node's HTTP calls go through src/kube/httpTransport.ts (node:http/https)
- *   instead of undici, which would cost more memory than the rest of the agent together. undici
- *   is still in the bundle, in a lazy chunk, for kubeconfigs with a proxy-url.
+ *   src/kube/kubeconfig.ts keep only KubeConfig and what it reaches.
+ * - lazy: OIDC, Azure and GCP auth-provider plugins load on first use; the modules KubeConfig
+ *   imports for what the agent never calls (undici for the generated API client, the proxy
+ *   agents of applyToHTTPSOptions, SOCKS) are left out. The agent's requests go through
+ *   src/kube/httpTransport.ts (node:http/https); a proxy-url loads hpagent.
  *
  * Each step can be turned off (`--no-<step>`) to measure what it buys.
  */
@@ -28,7 +26,7 @@ import { fileURLToPath } from 'node:url';
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const CLIENT_NODE = join(ROOT, 'node_modules/@kubernetes/client-node/dist');
 
-export const STEPS = ['split', 'sideEffects', 'models', 'apis', 'lazy', 'transport', 'watch', 'builtins', 'metrics', 'logger', 'yaml', 'names'] as const;
+export const STEPS = ['split', 'sideEffects', 'lazy', 'builtins', 'metrics', 'logger', 'yaml', 'names'] as const;
 export type Step = (typeof STEPS)[number];
 
 export interface BuildOptions {
@@ -48,11 +46,6 @@ export interface BuildResult {
   /** Bytes of the files the agent subcommand loads (entry plus its static and dynamic imports on the agent path). */
   metafile: Metafile;
 }
-
-/** Types client-node (de)serializes for the agent: the roots of the models the bundle keeps. */
-const MODEL_ROOTS = ['V1Node', 'V1NodeList', 'CoreV1Event', 'V1Status'];
-/** CoreV1Api operations the agent calls (src/kube/clientNode.ts). */
-const CORE_V1_OPERATIONS = ['listNode', 'patchNode', 'createNamespacedEvent'];
 
 export async function buildBundle(options: BuildOptions = {}): Promise<BuildResult> {
   const outdir = resolve(options.outdir ?? join(ROOT, 'dist'));
@@ -85,6 +78,7 @@ export async function buildBundle(options: BuildOptions = {}): Promise<BuildResu
     // Some dependencies still call require(); give each ESM file one.
     banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
     plugins,
+    define: { 'process.env.IMDS_LABELER_REVISION': JSON.stringify(sourceRevision()) },
     logLevel: 'warning',
   });
   const outputs = Object.keys(result.metafile.outputs).filter((f) => f.endsWith('.mjs'));
@@ -96,16 +90,22 @@ export async function buildBundle(options: BuildOptions = {}): Promise<BuildResu
   return { outdir, entry: join(outdir, 'imds-labeler.mjs'), totalBytes, metafile: result.metafile };
 }
 
+/** The revision build_info reports: $REVISION (a release pipeline sets it), else the checkout's commit. */
+function sourceRevision(): string {
+  if (process.env.REVISION) return process.env.REVISION;
+  try {
+    return execFileSync('git', ['rev-parse', '--short=12', 'HEAD'], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() || 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
 /** The esbuild plugins of the footprint steps that are on. */
 export function bundlePlugins(disable: readonly Step[] = []): Plugin[] {
   const on = (step: Step) => !disable.includes(step);
   const plugins: Plugin[] = [];
   if (on('sideEffects')) plugins.push(sideEffectFree());
-  if (on('models')) plugins.push(pruneModels(MODEL_ROOTS));
-  if (on('apis')) plugins.push(sliceCoreV1Api(CORE_V1_OPERATIONS));
   if (on('lazy')) plugins.push(lazyOptionalModules());
-  if (on('transport')) plugins.push(nodeHttpTransport());
-  if (on('transport') && on('watch')) plugins.push(watchWithoutWebStreams());
   if (on('builtins')) plugins.push(builtinsViaRequire());
   if (on('metrics')) plugins.push(promClientParts());
   if (on('logger')) plugins.push(pinoWithoutTransports());
@@ -174,7 +174,8 @@ console.log(\`compile-cache: \${${JSON.stringify(chunks.length)}} modules cached
 
 /** Chunks the agent loads only for optional features (proxies, auth plugins, YAML config files). */
 function isLazyOnly(out: Metafile['outputs'][string]): boolean {
-  return Object.keys(out.inputs).every((i) => /node_modules\/(yaml|undici|socks|socks-proxy-agent|hpagent|openid-client|oauth4webapi|jsonpath-plus|rfc4648|agent-base|ip-address|smart-buffer|debug|ms)\/|client-node\/dist\/(oidc|azure|gcp)_auth\.js/.test(i));
+  // Node's built-ins (through require) ride along in the chunk that first needs them.
+  return Object.keys(out.inputs).every((i) => i.startsWith('builtin-require:') || /node_modules\/(yaml|undici|socks|socks-proxy-agent|hpagent|openid-client|oauth4webapi|jsonpath-plus|rfc4648|agent-base|ip-address|smart-buffer|debug|ms)\/|client-node\/dist\/(oidc|azure|gcp)_auth\.js/.test(i));
 }
 
 const inClientNode = (path: string) => path.startsWith(CLIENT_NODE);
@@ -199,137 +200,14 @@ function sideEffectFree(): Plugin {
   };
 }
 
-/** The model names reachable from `roots` through the attribute types of each model. */
-export function reachableModels(roots: readonly string[], modelsDir = join(CLIENT_NODE, 'gen/models')): Set<string> {
-  const keep = new Set<string>();
-  const queue = [...roots];
-  while (queue.length) {
-    const name = queue.pop()!;
-    if (keep.has(name)) continue;
-    const file = join(modelsDir, `${name}.js`);
-    if (!existsSync(file)) continue;
-    keep.add(name);
-    for (const m of readFileSync(file, 'utf8').matchAll(/"type": "([^"]+)"/g)) {
-      for (const id of m[1]!.match(/[A-Za-z_][\w]*/g) ?? []) if (!keep.has(id)) queue.push(id);
-    }
-  }
-  for (const root of roots) if (!keep.has(root)) throw new Error(`build: client-node has no model ${root}; update MODEL_ROOTS in scripts/build.ts`);
-  return keep;
-}
-
-/** ObjectSerializer with only the models in `keep`; throws when the generated layout is not the expected one. */
-export function pruneSerializerSource(source: string, keep: ReadonlySet<string>): string {
-  const start = source.indexOf('let typeMap = {');
-  const end = start === -1 ? -1 : source.indexOf('\n};', start);
-  if (start === -1 || end === -1) throw new Error('build: client-node ObjectSerializer has no typeMap; update pruneSerializerSource in scripts/build.ts');
-  const model = (line: string) => /^(?:export \* from|import \{ (\w+) \} from) '\.\.\/models\/(\w+)\.js';$/.exec(line)?.[2];
-  const head = source
-    .slice(0, start)
-    .split('\n')
-    .filter((line) => {
-      const name = model(line);
-      return name === undefined || keep.has(name);
-    })
-    .join('\n');
-  const typeMap = source
-    .slice(start, end)
-    .split('\n')
-    .filter((line) => {
-      const m = /^\s+"(\w+)": (\w+),?$/.exec(line);
-      return !m || keep.has(m[1]!);
-    })
-    .join('\n');
-  const kept = [...typeMap.matchAll(/^\s+"(\w+)": /gm)].length;
-  if (kept < keep.size) throw new Error(`build: pruned ObjectSerializer kept ${kept} of ${keep.size} models; update pruneSerializerSource in scripts/build.ts`);
-  return `${head}${typeMap}${source.slice(end)}`;
-}
-
-function pruneModels(roots: readonly string[]): Plugin {
-  return {
-    name: 'client-node-models',
-    setup(b) {
-      const keep = reachableModels(roots);
-      b.onLoad({ filter: /client-node[\\/]dist[\\/]gen[\\/]models[\\/]ObjectSerializer\.js$/ }, (args) => ({
-        contents: pruneSerializerSource(readFileSync(args.path, 'utf8'), keep),
-        loader: 'js',
-        resolveDir: dirname(args.path),
-      }));
-    },
-  };
-}
-
-/**
- * Removes the methods of `className` (in compiled, generated source: methods at four spaces of
- * indent, closed by a line `    }`) whose name `keep` refuses. The constructor always stays.
- */
-export function sliceClassSource(source: string, className: string, keep: (method: string) => boolean): { source: string; kept: string[] } {
-  const lines = source.split('\n');
-  const begin = lines.findIndex((l) => l.startsWith(`export class ${className} `));
-  if (begin === -1) throw new Error(`build: no class ${className} in client-node; update sliceCoreV1Api in scripts/build.ts`);
-  const out = lines.slice(0, begin + 1);
-  const kept: string[] = [];
-  let i = begin + 1;
-  let pendingDoc: string[] = [];
-  for (; i < lines.length && lines[i] !== '}'; i++) {
-    const line = lines[i]!;
-    if (line.startsWith('    /**')) {
-      pendingDoc = [];
-      while (i < lines.length && !lines[i]!.startsWith('     */')) i++;
-      continue;
-    }
-    const m = /^ {4}(?:async )?([A-Za-z_$][\w$]*)\(.*\) \{$/.exec(line);
-    if (!m) throw new Error(`build: unexpected line in client-node class ${className}: ${line.slice(0, 80)}`);
-    let j = i + 1;
-    while (j < lines.length && lines[j] !== '    }') j++;
-    const name = m[1]!;
-    if (name === 'constructor' || keep(name)) {
-      out.push(...pendingDoc, ...lines.slice(i, j + 1));
-      kept.push(name);
-    }
-    pendingDoc = [];
-    i = j;
-  }
-  out.push(...lines.slice(i));
-  return { source: out.join('\n'), kept };
-}
-
-function sliceCoreV1Api(operations: readonly string[]): Plugin {
-  const wanted = new Set(operations.flatMap((op) => [op, `${op}WithHttpInfo`]));
-  const slices: Record<string, string[]> = {
-    'apis/CoreV1Api.js': ['CoreV1ApiRequestFactory', 'CoreV1ApiResponseProcessor'],
-    'types/ObservableAPI.js': ['ObservableCoreV1Api'],
-    'types/ObjectParamAPI.js': ['ObjectCoreV1Api'],
-    'types/PromiseAPI.js': ['PromiseCoreV1Api'],
-  };
-  return {
-    name: 'client-node-core-v1-operations',
-    setup(b) {
-      b.onLoad({ filter: /client-node[\\/]dist[\\/]gen[\\/](apis[\\/]CoreV1Api|types[\\/](ObservableAPI|ObjectParamAPI|PromiseAPI))\.js$/ }, (args) => {
-        const key = relative(join(CLIENT_NODE, 'gen'), args.path).replaceAll('\\', '/');
-        let source = readFileSync(args.path, 'utf8');
-        for (const cls of slices[key] ?? []) {
-          const r = sliceClassSource(source, cls, (m) => wanted.has(m));
-          // The request factory has no *WithHttpInfo twins; the response processor only has those.
-          const expected = cls === 'CoreV1ApiRequestFactory' ? operations.length : cls === 'CoreV1ApiResponseProcessor' ? operations.length : operations.length * 2;
-          if (r.kept.filter((n) => n !== 'constructor').length !== expected) {
-            throw new Error(`build: ${cls} kept ${r.kept.join(', ')}; expected ${expected} of ${[...wanted].join(', ')}; update sliceCoreV1Api in scripts/build.ts`);
-          }
-          source = r.source;
-        }
-        return { contents: source, loader: 'js', resolveDir: dirname(args.path) };
-      });
-    },
-  };
-}
-
 /**
  * Optional parts of KubeConfig behind a dynamic import, so they land in chunks the agent loads
  * only when a kubeconfig asks for them:
  * - auth-provider plugins `oidc`, `azure` and `gcp` (openid-client, jsonpath-plus): the wrapper
  *   answers isAuthProvider() as the plugin does and loads the plugin on the first request;
- * - SOCKS proxies (`socks`), loaded on the first connection;
- * - the proxy agents of KubeConfig.applyToHTTPSOptions (`socks-proxy-agent`, `hpagent`), used only
- *   by WebSocket calls (exec, attach, port-forward), which the agent never makes: they throw.
+ * - what KubeConfig imports for calls the agent never makes: undici (the generated API client's
+ *   transport, makeApiClient), the proxy agents and SOCKS client of its own agents (the agent's
+ *   transport builds those for a proxy-url, src/kube/clientNode.ts). They throw if called.
  */
 function lazyOptionalModules(): Plugin {
   const AUTH = /client-node[\\/]dist[\\/](oidc|azure|gcp)_auth\.js$/;
@@ -360,24 +238,13 @@ function lazyOptionalModules(): Plugin {
       b.onResolve({ filter: /_auth\.js\?real$/ }, (args) => ({ path: join(args.resolveDir, args.path.replace(/\?real$/, '')), namespace: 'client-node-auth' }));
       b.onLoad({ filter: /.*/, namespace: 'client-node-auth' }, (args) => ({ contents: readFileSync(args.path, 'utf8'), loader: 'js', resolveDir: dirname(args.path) }));
 
-      b.onResolve({ filter: /^(socks|socks-proxy-agent|hpagent)$/ }, (args) => {
-        if (!args.importer || !inClientNode(args.importer) || !args.importer.endsWith('config.js')) return undefined;
-        return { path: args.path, namespace: 'lazy-proxy', pluginData: args.resolveDir };
-      });
-      b.onLoad({ filter: /.*/, namespace: 'lazy-proxy' }, (args) => {
-        const unavailable = (name: string) =>
-          `export class ${name} { constructor() { throw new Error('imds-labeler: ${name} (proxy-url for WebSocket calls) is not part of this build'); } }`;
-        const contents =
-          args.path === 'socks'
-            ? `export const SocksClient = {
-  createConnection(options, callback) {
-    import('socks').then((m) => m.SocksClient.createConnection(options, callback), (err) => callback(err));
-  },
-};`
-            : args.path === 'socks-proxy-agent'
-              ? unavailable('SocksProxyAgent')
-              : `${unavailable('HttpProxyAgent')}\n${unavailable('HttpsProxyAgent')}`;
-        return { contents, loader: 'js', resolveDir: args.pluginData as string };
+      b.onResolve({ filter: /^(socks|socks-proxy-agent|hpagent|undici)$/ }, (args) => (args.importer && inClientNode(args.importer) ? { path: args.path, namespace: 'client-node-unused' } : undefined));
+      b.onLoad({ filter: /.*/, namespace: 'client-node-unused' }, (args) => {
+        const names: Record<string, string[]> = { socks: ['SocksClient'], 'socks-proxy-agent': ['SocksProxyAgent'], hpagent: ['HttpProxyAgent', 'HttpsProxyAgent'], undici: ['Agent', 'ProxyAgent', 'fetch'] };
+        const contents = names[args.path]!.map(
+          (name) => `export function ${name}() { throw new Error('imds-labeler: ${args.path} ${name} is not part of this build: the agent sends its requests itself (src/kube/clientNode.ts)'); }`,
+        );
+        return { contents: contents.join('\n'), loader: 'js' };
       });
     },
   };
@@ -498,74 +365,6 @@ function noClientNodeYaml(): Plugin {
         ].join('\n'),
         loader: 'js',
       }));
-    },
-  };
-}
-
-/**
- * client-node's Watch turns the response body (a web stream) into a Node.js stream and splits it
- * into lines with readline. With the node:http transport the body is a Node.js stream already:
- * the Watch reads it directly (`nodeBody`) and splits lines itself, so neither web streams nor
- * readline load (25 ms of start-up and about 1 MiB without the JIT). A response from undici (a
- * proxy-url kubeconfig) has no nodeBody and takes the original path.
- */
-export function patchWatchSource(source: string): string {
-  const edits: [string, string][] = [
-    [
-      "import { createInterface } from 'node:readline';",
-      `import { EventEmitter } from 'node:events';
-import { StringDecoder } from 'node:string_decoder';
-/** Lines of a stream, as readline's createInterface emits them ('line', then 'close'). */
-function createInterface(input) {
-    const lines = new EventEmitter();
-    const decoder = new StringDecoder('utf8');
-    let rest = '';
-    input.on('data', (chunk) => {
-        rest += typeof chunk === 'string' ? chunk : decoder.write(chunk);
-        for (let i = rest.indexOf('\\n'); i !== -1; i = rest.indexOf('\\n')) {
-            const line = rest.slice(0, rest[i - 1] === '\\r' ? i - 1 : i);
-            rest = rest.slice(i + 1);
-            lines.emit('line', line);
-        }
-    });
-    input.once('end', () => {
-        rest += decoder.end();
-        if (rest !== '') lines.emit('line', rest);
-        rest = '';
-        lines.emit('close');
-    });
-    return lines;
-}`,
-    ],
-    ['const body = Readable.fromWeb(response.body);', 'const body = response.nodeBody ?? Readable.fromWeb(response.body);'],
-  ];
-  for (const [from, to] of edits) {
-    if (source.split(from).length !== 2) throw new Error(`build: client-node watch.js no longer has "${from}"; update patchWatchSource in scripts/build.ts`);
-    source = source.replace(from, to);
-  }
-  return source;
-}
-
-function watchWithoutWebStreams(): Plugin {
-  return {
-    name: 'client-node-watch-node-streams',
-    setup(b) {
-      b.onLoad({ filter: /client-node[\\/]dist[\\/]watch\.js$/ }, (args) => ({
-        contents: patchWatchSource(readFileSync(args.path, 'utf8')),
-        loader: 'js',
-        resolveDir: dirname(args.path),
-      }));
-    },
-  };
-}
-
-/** client-node's `undici` imports → src/kube/httpTransport.ts (which loads undici itself for proxies). */
-function nodeHttpTransport(): Plugin {
-  const transport = join(ROOT, 'src/kube/httpTransport.ts');
-  return {
-    name: 'client-node-http-transport',
-    setup(b) {
-      b.onResolve({ filter: /^undici$/ }, (args) => (args.importer && inClientNode(args.importer) ? { path: transport } : undefined));
     },
   };
 }

@@ -1,16 +1,17 @@
 import type { GeneratedFile } from '../generated.ts';
-import { renderAlerts, type AlertOptions } from '../observability/alerts.ts';
+import { renderAlerts, renderChartAlerts, type AlertOptions } from '../observability/alerts.ts';
 
 /**
- * Prometheus alerting rules shipped in the chart (wrapped in a PrometheusRule). To adapt them,
- * set the options here and run `npm run generate`: `selector` (label matchers of the agent's
- * series, default job=~".*imds-labeler.*"), `thresholds`, `for` per alert, `runbookBase`.
+ * Prometheus alerting rules. alerts.yaml is the plain rules file (selector job=~".*imds-labeler.*",
+ * default thresholds, memory from the chart's resources.limits.memory); to adapt it, set the
+ * options here and run `npm run generate`. The chart's PrometheusRule is rendered from
+ * alerts.chart.yaml with the values under metrics.prometheusRule instead.
  */
 const OPTIONS: AlertOptions = {};
 
-const file: GeneratedFile = {
-  path: 'charts/imds-labeler/files/alerts.yaml',
-  render: () => renderAlerts(OPTIONS),
-};
+const files: GeneratedFile[] = [
+  { path: 'charts/imds-labeler/files/alerts.yaml', render: () => renderAlerts(OPTIONS) },
+  { path: 'charts/imds-labeler/files/alerts.chart.yaml', render: renderChartAlerts },
+];
 
-export default file;
+export default files;

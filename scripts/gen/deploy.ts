@@ -48,7 +48,9 @@ function render(header: string, showOnly?: readonly string[]): string {
   });
   const docs = stripHelm(text)
     .split(/^---\n/m)
-    .filter((doc) => doc.trim() !== '');
+    .filter((doc) => doc.trim() !== '')
+    // The chart's warnings for offline renders: deploy/ is rendered with the API and without hooks.
+    .filter((doc) => !doc.includes('# Source: imds-labeler/templates/offline-render.yaml'));
   return [header, ...docs].join('---\n');
 }
 

@@ -114,10 +114,15 @@ export function valueDocs(): ValueDoc[] {
 
 const cell = (text: string) => text.replaceAll('|', '\\|').replaceAll('\n', ' ');
 
-export function renderValuesDoc(): string {
+/** The values table, shared by docs/values.md and the chart's README (`helm show readme`). */
+export function valuesTable(): string[] {
   const rows = valueDocs().map(
     (v) => `| \`${v.key}\` | ${cell(v.type)} | \`${cell(JSON.stringify(v.default))}\` | ${cell(v.description)} |`,
   );
+  return ['| Key | Type | Default | Description |', '| --- | --- | --- | --- |', ...rows];
+}
+
+export function renderValuesDoc(): string {
   return [
     '# Chart values',
     '',
@@ -127,9 +132,7 @@ export function renderValuesDoc(): string {
     '`helm upgrade` and `helm template`: an unknown key or a wrong value is refused with the path',
     'of the offending key. The `config.*` values are the agent\'s configuration file, one to one.',
     '',
-    '| Key | Type | Default | Description |',
-    '| --- | --- | --- | --- |',
-    ...rows,
+    ...valuesTable(),
     '',
   ].join('\n');
 }

@@ -34,7 +34,9 @@ export const LABEL_DOCS: Readonly<Record<string, string>> = {
   operation: '`added`, `changed` or `removed`.',
   verb: 'Kubernetes API verb (for example `get`, `patch`, `watch`).',
   reason: 'Why; the values are listed in the metric\'s description.',
+  field: 'The IMDS field a value came from, such as `compute.vmSize`: one of the fields in docs/labels.md.',
   version: 'Version string (agent version on `build_info`, Node.js version on `nodejs_version_info`).',
+  revision: 'Source revision (commit) the agent was built from, `unknown` when the build did not know it.',
   nodejs_version: 'Node.js version running the agent.',
   type: 'Node.js async resource or libuv handle/request type.',
   space: 'V8 heap space (`new`, `old`, `code`, ...).',
@@ -49,10 +51,10 @@ export const LABEL_DOCS: Readonly<Record<string, string>> = {
  * whatever platform generates it; the agent itself only runs on Linux nodes.
  */
 export const LINUX_ONLY: readonly Omit<MetricReference, 'group'>[] = [
-  { name: `${METRIC_PREFIX}process_virtual_memory_bytes`, type: 'gauge', help: 'Virtual memory size in bytes.', labels: [] },
-  { name: `${METRIC_PREFIX}process_heap_bytes`, type: 'gauge', help: 'Process heap size in bytes.', labels: [] },
-  { name: `${METRIC_PREFIX}process_open_fds`, type: 'gauge', help: 'Number of open file descriptors.', labels: [] },
-  { name: `${METRIC_PREFIX}process_max_fds`, type: 'gauge', help: 'Maximum number of open file descriptors.', labels: [] },
+  { name: 'process_virtual_memory_bytes', type: 'gauge', help: 'Virtual memory size in bytes.', labels: [] },
+  { name: 'process_heap_bytes', type: 'gauge', help: 'Process heap size in bytes.', labels: [] },
+  { name: 'process_open_fds', type: 'gauge', help: 'Number of open file descriptors.', labels: [] },
+  { name: 'process_max_fds', type: 'gauge', help: 'Maximum number of open file descriptors.', labels: [] },
 ];
 
 interface MetricInternals {
@@ -120,7 +122,7 @@ export function renderMetricsDoc(refs: MetricReference[]): string {
     '',
     '# Metrics reference',
     '',
-    `The agent serves Prometheus metrics on \`/metrics\` (port 9721 by default). Every name starts with \`${METRIC_PREFIX}\`; times are in seconds and sizes in bytes. Label values are bounded (IMDS paths, status codes, fixed outcome names); no metric carries a node name: the scrape adds it (see [Target labels](#target-labels)).`,
+    `The agent serves Prometheus metrics on \`/metrics\` (port 9721 by default). The agent's own metric names start with \`${METRIC_PREFIX}\`; the process and Node.js runtime metrics keep the standard unprefixed names (\`process_cpu_seconds_total\`, \`nodejs_heap_size_used_bytes\`, ...) so stock Node.js dashboards work; times are in seconds and sizes in bytes. Label values are bounded (IMDS paths, status codes, fixed outcome names); no metric carries a node name: the scrape adds it (see [Target labels](#target-labels)).`,
     '',
     `${agent.length} agent metrics and ${runtime.length} process and Node.js runtime metrics. The dashboard (\`charts/imds-labeler/files/dashboard-fleet.json\`) and the alerts (\`charts/imds-labeler/files/alerts.yaml\`, runbooks in [runbooks.md](runbooks.md)) use only these.`,
     '',
@@ -130,7 +132,7 @@ export function renderMetricsDoc(refs: MetricReference[]): string {
     '',
     '## Process and Node.js runtime metrics',
     '',
-    "Registered by prom-client's default collectors with the same prefix.",
+    "Registered by prom-client's default collectors under their usual names, without the agent's prefix: a stock Node.js dashboard or alert works on them, selected by the agent's `job`.",
     '',
     ...table(runtime),
     '',

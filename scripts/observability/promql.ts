@@ -1,4 +1,5 @@
 import { METRIC_PREFIX } from '../../src/observability/metrics.ts';
+import { memoryThresholdBytes } from './chartDefaults.ts';
 
 /**
  * PromQL shared by the dashboards and the alerts, so a panel and the alert about the same thing
@@ -20,7 +21,7 @@ export interface Thresholds {
   throttledRatio: number;
   /** Failed node patches over all patches, in `window`. */
   patchErrorRatio: number;
-  /** Resident memory of the agent process. */
+  /** Resident memory of the agent process (by default a share of the chart's memory limit). */
   memoryBytes: number;
   /** Range of the ratio alerts. */
   window: string;
@@ -31,7 +32,7 @@ export const DEFAULT_THRESHOLDS: Thresholds = {
   imdsErrorRatio: 0.25,
   throttledRatio: 0.1,
   patchErrorRatio: 0.5,
-  memoryBytes: 200 * 1024 * 1024,
+  memoryBytes: memoryThresholdBytes(),
   window: '15m',
 };
 
@@ -41,19 +42,25 @@ export const DEFAULT_JOB_SELECTOR = 'job=~".*imds-labeler.*"';
 export const m = (name: string, sel: string, ...extra: string[]) => `${METRIC_PREFIX}${name}{${[sel, ...extra].filter(Boolean).join(', ')}}`;
 
 /**
+ * A process or Node.js runtime metric from prom-client's default collectors, which keep their
+ * usual unprefixed names: `rt('process_resident_memory_bytes', sel)`.
+ */
+export const rt = (name: string, sel: string, ...extra: string[]) => `${name}{${[sel, ...extra].filter(Boolean).join(', ')}}`;
+
+/**
  * Seconds since the last successful IMDS instance fetch. Before the first success the gauge is 0;
  * then the age counts from the process start, so a fresh pod is not stale at once and an agent
  * that never succeeded becomes stale after the same number of periods as one that stopped.
  */
 export const staleness = (sel: string) =>
-  `time() - (${m('imds_last_success_timestamp_seconds', sel)} > 0 or ${m('process_start_time_seconds', sel)})`;
+  `time() - (${m('imds_last_success_timestamp_seconds', sel)} > 0 or ${rt('process_start_time_seconds', sel)})`;
 
 /** Seconds since the last reconcile pass that ended without error (counted from start before the first). */
 export const reconcileAge = (sel: string) =>
-  `time() - (${m('last_reconcile_timestamp_seconds', sel)} > 0 or ${m('process_start_time_seconds', sel)})`;
+  `time() - (${m('last_reconcile_timestamp_seconds', sel)} > 0 or ${rt('process_start_time_seconds', sel)})`;
 
 /** Targets whose metadata is older than `periods` poll periods; the value is the age in seconds. */
-export const stale = (sel: string, periods: number) =>
+export const stale = (sel: string, periods: number | string) =>
   `(${staleness(sel)}) > ${periods} * ${m('poll_period_seconds', sel)}`;
 
 /**

@@ -5,7 +5,7 @@ import { createImds, type ImdsDependencies } from '../imds/index.ts';
 import type { NodeClient } from '../kube/nodeClient.ts';
 import { createLogger, type Logger } from '../observability/logger.ts';
 import { createMetrics, type Metrics } from '../observability/metrics.ts';
-import { VERSION } from '../version.ts';
+import { REVISION, VERSION } from '../version.ts';
 import type { AgentDeps } from './run.ts';
 
 export interface DependencyOverrides {
@@ -13,8 +13,12 @@ export interface DependencyOverrides {
   logger?: Logger;
   /** Default: the agent's registry with process metrics. */
   metrics?: Metrics;
-  /** Default: client-node from config.kube.kubeconfig, or the in-cluster configuration. */
+  /** Default: the client from config.kube (kubeconfig files, ~/.kube/config or the in-cluster configuration). */
   nodeClient?: NodeClient;
+  /** The environment credential plugins run in, and KUBECONFIG and HOME are read from; default process.env. */
+  env?: NodeJS.ProcessEnv;
+  /** Aborts at shutdown: a credential plugin still running is stopped. */
+  signal?: AbortSignal;
   /** Clock and random of the IMDS stack (rate limiter, retries); default the real ones. */
   imds?: Pick<ImdsDependencies, 'clock' | 'random'>;
 }
@@ -30,8 +34,8 @@ export async function buildAgentDependencies(config: Config, overrides: Dependen
   const nodeName = config.kube.nodeName;
   if (!nodeName) throw new ConfigError('kube.nodeName: no node name; pass --node-name or set NODE_NAME (the chart sets it from the downward API)', 'kube.nodeName');
   const logger = overrides.logger ?? createLogger({ level: config.log.level, format: config.log.format });
-  const metrics = overrides.metrics ?? createMetrics({ version: VERSION, processMetrics: true });
-  const nodeClient = overrides.nodeClient ?? (await nodeClientFor(config.kube.kubeconfig, { component: 'imds-labeler', metrics }));
+  const metrics = overrides.metrics ?? createMetrics({ version: VERSION, revision: REVISION, processMetrics: true });
+  const nodeClient = overrides.nodeClient ?? (await nodeClientFor(config.kube, { component: 'imds-labeler', metrics, env: overrides.env ?? process.env, ...(overrides.signal ? { signal: overrides.signal } : {}) }));
   const imds = createImds(config.imds, { metrics, logger, ...overrides.imds });
   return { nodeName, nodeClient, fetchInstance: (signal) => imds.fetchInstance(signal), logger, metrics };
 }

@@ -11,6 +11,7 @@ import { NodeSyncer } from '../kube/syncer.ts';
 import type { Desired } from '../mapping/desired.ts';
 import { render } from '../mapping/render.ts';
 import type { Logger } from '../observability/logger.ts';
+import { createProblemReporter } from '../observability/mappingProblems.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { HealthStatus } from '../observability/server.ts';
 
@@ -95,10 +96,12 @@ export function startAgentLoops(config: Config, io: AgentIO): AgentLoops {
 
   let lastPollActivity = clock.now();
   let lastDesired = '';
+  const reportProblems = createProblemReporter(logger, metrics);
   const onDocument = (doc: InstanceDocument) => {
     lastPollActivity = clock.now();
     const desired = render(doc, config.labels);
     if (metrics) reportSkipped(metrics, desired);
+    reportProblems(desired);
     const key = JSON.stringify([desired.labels, desired.annotations, desired.unknownLabels]);
     if (key !== lastDesired) {
       if (lastDesired) logger.info('IMDS metadata changed');
@@ -113,8 +116,16 @@ export function startAgentLoops(config: Config, io: AgentIO): AgentLoops {
   };
 
   const stuckAfter = config.poll.period * (1 + config.poll.jitter) * 3 + config.imds.retryBudget + config.poll.initialDelay;
+  // Credentials that cannot be had (an exec plugin failing or hanging) make the agent neither
+  // healthy nor ready: it cannot do its job, and a restart may help (a fresh plugin, a new token).
+  const credentials = (): HealthStatus | undefined => {
+    const kube = io.nodeClient.health?.();
+    return kube && !kube.ok ? { ok: false, reason: kube.reason ?? 'no Kubernetes credentials' } : undefined;
+  };
   const health = (): HealthStatus => {
     const now = clock.now();
+    const kube = credentials();
+    if (kube) return kube;
     if (now - lastPollActivity > stuckAfter) return { ok: false, reason: `no IMDS poll result for ${Math.round((now - lastPollActivity) / 1000)}s` };
     if (syncer.busySince !== undefined && now - syncer.busySince > stuckAfter) return { ok: false, reason: 'reconcile has been running too long' };
     return { ok: true };
@@ -161,7 +172,7 @@ export function startAgentLoops(config: Config, io: AgentIO): AgentLoops {
   let stopped: Promise<void> | undefined;
   return {
     health,
-    ready: () => syncer.readiness(),
+    ready: () => credentials() ?? syncer.readiness(),
     stop() {
       stopped ??= (async () => {
         work.abort();

@@ -15,10 +15,10 @@ labels in step. Serves /metrics, /healthz and /readyz. Stops cleanly on SIGTERM,
 and SIGHUP (SIGHUP does not reload: the configuration is read at start).
 
 Flags:
-${sharedFlagsHelp()}
+${sharedFlagsHelp('agent')}
 
 Environment (each flag also reads IMDS_LABELER_<FLAG>):
-${envHelp()}
+${envHelp('agent')}
 `,
   async run(argv, io) {
     lowFootprintRuntime();
@@ -31,7 +31,7 @@ ${envHelp()}
     // heaviest import of the agent, and other subcommands need none of it.
     const [{ buildAgentDependencies }, { runAgent }] = await Promise.all([import('../agent/dependencies.ts'), import('../agent/run.ts')]);
     try {
-      await runAgent({ config, ...(await buildAgentDependencies(config)), signal: io.signal });
+      await runAgent({ config, ...(await buildAgentDependencies(config, { env: io.env, signal: io.signal })), signal: io.signal });
     } catch (err) {
       throw err instanceof ListenError ? listenFailure(err) : err;
     }

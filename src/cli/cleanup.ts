@@ -11,12 +11,16 @@ export const cleanupCommand: Command = {
   usage: `Usage: imds-labeler cleanup (--all-nodes | --node-name NAME) [flags]
 
 Removes, from each node, the keys listed in its ownership annotations
-(<prefix>/owned-labels, <prefix>/owned-annotations) and those annotations. Keys the agent did
-not write are never touched. The chart runs this as a post-delete hook.
+(<prefix>/owned-labels, <prefix>/owned-annotations) and those annotations, whatever the config
+says now (a well-known key an earlier config wrote goes too). Keys the agent did not record are
+never touched. Pass the agent's --config, so the prefixes are the agent's. Nodes are listed a page
+at a time; a node deleted meanwhile is skipped, and a node that cannot be patched is reported
+after the others are cleaned: the exit status is then 1. The chart runs this as a post-delete
+hook.
 
 Flags:
   --all-nodes   clean every node
-${sharedFlagsHelp()}
+${sharedFlagsHelp('cleanup')}
 `,
   async run(argv, io) {
     const { config, help, flags } = await loadConfig({ argv, env: io.env }, { 'all-nodes': { type: 'boolean' } });
@@ -28,9 +32,13 @@ ${sharedFlagsHelp()}
     const nodeName = all ? undefined : config.kube.nodeName;
     if (!all && !nodeName) throw new ConfigError('kube.nodeName: pass --all-nodes or --node-name NAME', 'kube.nodeName');
     const logger = createLogger({ level: config.log.level, format: config.log.format });
-    const [client, { cleanupNodes }] = await Promise.all([nodeClientFor(config.kube.kubeconfig, { component: 'imds-labeler' }), import('../kube/cleanup.ts')]);
-    const results = await cleanupNodes(client, reconcilePolicy(config.labels), logger, { nodeName, dryRun: config.dryRun });
-    logger.info({ nodes: results.length }, 'cleanup done');
-    return 0;
+    const [client, { cleanupNodes }] = await Promise.all([nodeClientFor(config.kube, { component: 'imds-labeler', env: io.env, signal: io.signal }), import('../kube/cleanup.ts')]);
+    const summary = await cleanupNodes(client, reconcilePolicy(config.labels), logger, { nodeName, dryRun: config.dryRun });
+    const { failed, ...counts } = summary;
+    const line = { ...counts, failed: failed.length, dryRun: config.dryRun };
+    // A node deleted meanwhile is no failure; one that could not be patched is, after the rest are done.
+    if (failed.length) logger.error({ ...line, failedNodes: failed.slice(0, 20).map((f) => f.node) }, 'cleanup done; some nodes still carry owned keys');
+    else logger.info(line, 'cleanup done');
+    return failed.length ? 1 : 0;
   },
 };

@@ -1,5 +1,5 @@
 import type { Readable, Writable } from 'node:stream';
-import { ConfigError } from '../config/load.ts';
+import { ConfigError, FlagError } from '../config/load.ts';
 
 export interface CommandIO {
   stdout: Writable;
@@ -22,9 +22,12 @@ export interface Command {
 /** Thrown for bad command-line input; the entry point prints it and exits 2. */
 export class UsageError extends Error {
   readonly kind = 'usage';
-  constructor(message: string) {
+  /** Print the command's usage after the message (a flag it does not know or a misused one). */
+  readonly showUsage: boolean;
+  constructor(message: string, options: { showUsage?: boolean } = {}) {
     super(message);
     this.name = 'UsageError';
+    this.showUsage = options.showUsage ?? false;
   }
 }
 
@@ -43,3 +46,6 @@ export class StartupError extends Error {
 }
 
 export const isUserError = (err: unknown): err is Error => err instanceof ConfigError || err instanceof UsageError;
+
+/** Errors answered with the command's usage as well as the message. */
+export const wantsUsage = (err: unknown): boolean => err instanceof FlagError || (err instanceof UsageError && err.showUsage);

@@ -1,14 +1,16 @@
 import { once } from 'node:events';
 import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
+import { describeFlagError } from '../config/options.ts';
 import { UsageError } from './command.ts';
 import { parseDuration } from '../config/duration.ts';
 
 /** Strict parseArgs for a subcommand's own flags; bad input becomes a UsageError (exit 2). */
 export function parseFlags<T extends ParseArgsOptionsConfig>(argv: string[], options: T) {
+  const all = { ...options, help: { type: 'boolean', short: 'h' } } as const;
   try {
-    return parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals: false }).values;
+    return parseArgs({ args: argv, options: all, strict: true, allowPositionals: false }).values;
   } catch (err) {
-    throw new UsageError((err as Error).message);
+    throw new UsageError(describeFlagError(err, Object.keys(all)), { showUsage: true });
   }
 }
 

@@ -1,4 +1,6 @@
-import { StartupError, isUserError } from './command.ts';
+import { closestFlag } from '../config/options.ts';
+import { REVISION, VERSION } from '../version.ts';
+import { StartupError, isUserError, wantsUsage, type Command } from './command.ts';
 import { topLevelHelp, type CommandTable } from './registry.ts';
 
 /**
@@ -7,6 +9,9 @@ import { topLevelHelp, type CommandTable } from './registry.ts';
  * once, without the shutdown that lets a patch in flight finish.
  */
 export const STOP_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
+
+/** `imds-labeler --version`: the version, the revision it was built from and the runtime. */
+export const versionText = () => `imds-labeler ${VERSION} (revision ${REVISION}, Node.js ${process.versions.node})\n`;
 
 /** argv → subcommand, STOP_SIGNALS → AbortSignal, errors → exit codes. Shared by every entry point in cmd/. */
 export async function runCli(commands: CommandTable, args: string[]): Promise<void> {
@@ -19,14 +24,21 @@ export async function runCli(commands: CommandTable, args: string[]): Promise<vo
     process.exitCode = name === undefined ? 2 : 0;
     return;
   }
+  if (name === '--version' || name === '-v' || name === 'version') {
+    process.stdout.write(versionText());
+    process.exitCode = 0;
+    return;
+  }
   const entry = commands[name];
   if (!entry) {
-    process.stderr.write(`imds-labeler: unknown command "${name}"\n\n${topLevelHelp(commands)}`);
+    const near = closestFlag(name, Object.keys(commands));
+    process.stderr.write(`imds-labeler: unknown command "${name}"${near ? `; did you mean "${near}"?` : ''}\n\n${topLevelHelp(commands)}`);
     process.exitCode = 2;
     return;
   }
+  let command: Command | undefined;
   try {
-    const command = await entry.load();
+    command = await entry.load();
     // Streams on first use: process.stdin alone loads Node's file streams and readline (the agent
     // never reads it, and its stdin is /dev/null in a pod).
     const io = {
@@ -46,6 +58,7 @@ export async function runCli(commands: CommandTable, args: string[]): Promise<vo
   } catch (err) {
     if (isUserError(err)) {
       process.stderr.write(`imds-labeler ${name}: ${err.message}\n`);
+      if (command && wantsUsage(err)) process.stderr.write(`\n${command.usage}`);
       process.exitCode = 2;
     } else if (err instanceof StartupError) {
       process.stderr.write(`imds-labeler ${name}: ${err.message}\n`);

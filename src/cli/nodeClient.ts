@@ -2,20 +2,25 @@ import { ConfigError } from '../config/load.ts';
 import type { ClientNodeOptions } from '../kube/clientNode.ts';
 import type { NodeClient } from '../kube/nodeClient.ts';
 
+export interface KubeConnection {
+  kubeconfig?: string | undefined;
+  context?: string | undefined;
+  credentialTimeout: number;
+}
+
 /**
- * A command's Kubernetes client, from a kubeconfig file or the in-cluster configuration.
- * client-node loads here, on use: it is the heaviest import of the agent.
+ * A command's Kubernetes client, from kubeconfig files or the in-cluster configuration, found as
+ * kubectl finds them (src/kube/kubeconfig.ts). A configuration that cannot work is a ConfigError
+ * (exit 2) that says what to do. client-node's KubeConfig loads here, on use.
  */
-export async function nodeClientFor(kubeconfig: string | undefined, options: ClientNodeOptions): Promise<NodeClient> {
-  const { createClientNodeNodeClient, loadKubeConfig } = await import('../kube/clientNode.ts');
+export async function nodeClientFor(kube: KubeConnection, options: ClientNodeOptions & { env: NodeJS.ProcessEnv; signal?: AbortSignal }): Promise<NodeClient> {
+  const { createClientNodeNodeClient, loadKubeConfig, KubeConfigError } = await import('../kube/clientNode.ts');
+  let loaded;
   try {
-    // Building the client reads the config too ("No active cluster!" when current-context names
-    // nothing): both are configuration errors, one line each.
-    return createClientNodeNodeClient(options, await loadKubeConfig(kubeconfig));
+    loaded = await loadKubeConfig({ kubeconfig: kube.kubeconfig, context: kube.context, env: options.env, credentialTimeoutMs: kube.credentialTimeout, ...(options.signal ? { signal: options.signal } : {}) });
   } catch (err) {
-    // First line only: a YAML parser quotes the offending lines after it, and a kubeconfig's
-    // offending line can be its token.
-    const reason = String((err as Error).message).split('\n')[0];
-    throw new ConfigError(`cannot load Kubernetes client configuration${kubeconfig ? ` from ${kubeconfig}` : ' (in-cluster)'}: ${reason}`, 'kube.kubeconfig');
+    if (err instanceof KubeConfigError) throw new ConfigError(`${err.field}: ${err.message}`, err.field);
+    throw err;
   }
+  return createClientNodeNodeClient({ ...options, credentialTimeoutMs: kube.credentialTimeout }, loaded);
 }

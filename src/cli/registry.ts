@@ -27,7 +27,7 @@ export function topLevelHelp(commands: CommandTable): string {
     'Commands:',
     ...Object.entries(commands).map(([name, c]) => `  ${name.padEnd(width)}${c.summary}`),
     '',
-    'Run "imds-labeler <command> --help" for the flags of a command.',
+    'Run "imds-labeler <command> --help" for the flags of a command, "imds-labeler --version" for the version.',
     '',
   ].join('\n');
 }

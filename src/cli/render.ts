@@ -28,7 +28,7 @@ bad flag or config.
 
 Flags:
   --file FILE   the instance document (default: standard input)
-${sharedFlagsHelp()}
+${sharedFlagsHelp('render')}
 `;
 
 /** One-line errors about the input: printed without a stack, exit 2. */

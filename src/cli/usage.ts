@@ -1,15 +1,18 @@
-import { OPTIONS, envName } from '../config/options.ts';
+import { envName, optionsOf, type ConfigCommand } from '../config/options.ts';
 
-/** The shared flags, formatted for --help and the README's CLI reference. */
-export function sharedFlagsHelp(): string {
+/**
+ * The shared flags a command's --help lists, formatted: only the ones that change what that
+ * command does (every command still accepts them all, so one config file serves every command).
+ */
+export function sharedFlagsHelp(command: ConfigCommand): string {
   const rows: [string, string][] = [
     ['--config FILE', 'config file, JSON or YAML (also $IMDS_LABELER_CONFIG)'],
-    ...OPTIONS.map((o): [string, string] => [o.kind === 'boolean' ? `--[no-]${o.flag}` : `--${o.flag}${o.kind === 'list' ? ' LIST' : ' VALUE'}`, o.help]),
+    ...optionsOf(command).map((o): [string, string] => [o.kind === 'boolean' ? `--[no-]${o.flag}` : `--${o.flag}${o.kind === 'list' ? ' LIST' : ' VALUE'}`, o.help]),
   ];
   const width = Math.max(...rows.map(([f]) => f.length)) + 2;
   return rows.map(([f, h]) => `  ${f.padEnd(width)}${h}`).join('\n');
 }
 
-export function envHelp(): string {
-  return OPTIONS.map((o) => [envName(o.flag), ...(o.envAliases ?? [])].join(', ')).map((e) => `  ${e}`).join('\n');
+export function envHelp(command: ConfigCommand): string {
+  return optionsOf(command).map((o) => [envName(o.flag), ...(o.envAliases ?? [])].join(', ')).map((e) => `  ${e}`).join('\n');
 }

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
 import type { z } from 'zod';
-import { OPTIONS, envName, type OptionSpec } from './options.ts';
+import { OPTIONS, describeFlagError, envName, type OptionSpec } from './options.ts';
 import { configSchema, type Config } from './schema.ts';
 import { parseJsonOrYaml } from './text.ts';
 
@@ -13,6 +13,14 @@ export class ConfigError extends Error {
     super(message);
     this.name = 'ConfigError';
     this.field = field;
+  }
+}
+
+/** A flag that is unknown or misused: the entry point answers it with the command's usage. */
+export class FlagError extends ConfigError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'FlagError';
   }
 }
 
@@ -41,10 +49,11 @@ export function flagOptions(extra: ParseArgsOptionsConfig = {}): ParseArgsOption
 /** defaults < config file < environment < flags. Throws ConfigError naming the field. */
 export async function loadConfig(sources: ConfigSources, extraFlags: ParseArgsOptionsConfig = {}): Promise<LoadedConfig & { flags: Record<string, unknown> }> {
   let parsed;
+  const options = flagOptions(extraFlags);
   try {
-    parsed = parseArgs({ args: [...sources.argv], options: flagOptions(extraFlags), allowPositionals: true, allowNegative: true, strict: true });
+    parsed = parseArgs({ args: [...sources.argv], options, allowPositionals: true, allowNegative: true, strict: true });
   } catch (err) {
-    throw new ConfigError((err as Error).message);
+    throw new FlagError(describeFlagError(err, Object.keys(options)));
   }
   const flags = parsed.values as Record<string, unknown>;
   const origin = new Map<string, string>();

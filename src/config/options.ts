@@ -12,31 +12,99 @@ export interface OptionSpec {
   help: string;
   /** Extra environment variables read, after IMDS_LABELER_<FLAG>. */
   envAliases?: readonly string[];
+  /**
+   * The commands whose --help lists the flag. Every command accepts every shared flag (one config
+   * file serves them all); help shows only the ones that change what that command does.
+   */
+  commands: readonly ConfigCommand[];
 }
 
+export const CONFIG_COMMANDS = ['agent', 'render', 'cleanup'] as const;
+export type ConfigCommand = (typeof CONFIG_COMMANDS)[number];
+
+const AGENT = ['agent'] as const;
+const LABELS = ['agent', 'render', 'cleanup'] as const;
+const MAPPING = ['agent', 'render'] as const;
+const KUBE = ['agent', 'cleanup'] as const;
+
 export const OPTIONS: readonly OptionSpec[] = [
-  { flag: 'imds-endpoint', path: 'imds.endpoint', kind: 'string', help: 'IMDS base URL (default http://169.254.169.254)' },
-  { flag: 'api-version', path: 'imds.apiVersion', kind: 'string', help: 'IMDS api-version to ask for first (default 2025-04-07)' },
-  { flag: 'poll-period', path: 'poll.period', kind: 'string', help: 'time between IMDS polls, e.g. 60s or 500ms; 100ms to 24h (default 60s)' },
-  { flag: 'poll-jitter', path: 'poll.jitter', kind: 'number', help: 'jitter as a fraction of the period, 0 to 0.5 (default 0.2)' },
-  { flag: 'initial-delay', path: 'poll.initialDelay', kind: 'string', help: 'delay before the first poll, at most 1h (default 0s)' },
-  { flag: 'label-prefix', path: 'labels.prefix', kind: 'string', help: 'prefix of every label and annotation (default imds-labeler.io)' },
-  { flag: 'tag-prefix', path: 'labels.tagPrefix', kind: 'string', help: 'prefix of tag labels (default tags.<label-prefix>)' },
-  { flag: 'tag-include', path: 'labels.tags.include', kind: 'list', help: 'glob of tag names to map; repeatable or comma-separated (default *)' },
-  { flag: 'tag-exclude', path: 'labels.tags.exclude', kind: 'list', help: 'glob of tag names to leave out; repeatable or comma-separated' },
-  { flag: 'extras', path: 'labels.extras', kind: 'list', help: 'optional labels: spot,security,physicalZone,subFaultDomain,osType,hostGroup' },
-  { flag: 'well-known-labels', path: 'labels.wellKnown', kind: 'boolean', help: 'also write topology.kubernetes.io/zone|region and node.kubernetes.io/instance-type' },
-  { flag: 'node-name', path: 'kube.nodeName', kind: 'string', help: 'the node to label (default $NODE_NAME)', envAliases: ['NODE_NAME'] },
-  { flag: 'kubeconfig', path: 'kube.kubeconfig', kind: 'string', help: 'kubeconfig file (default in-cluster config)', envAliases: ['KUBECONFIG'] },
-  { flag: 'resync-period', path: 'kube.resyncPeriod', kind: 'string', help: 'periodic full reconcile, jittered; 1s to 24h (default 10m)' },
-  { flag: 'watch-timeout', path: 'kube.watchTimeout', kind: 'string', help: 'server-side watch timeout, jittered; 1s to 1h (default 5m)' },
-  { flag: 'events', path: 'kube.events', kind: 'boolean', help: 'emit Kubernetes Events on label changes (default true)' },
-  { flag: 'port', path: 'server.port', kind: 'number', help: 'port of /metrics, /healthz and /readyz (default 9721; 0 picks a free one)' },
-  { flag: 'address', path: 'server.address', kind: 'string', help: 'address of the metrics and health server (default 0.0.0.0)' },
-  { flag: 'log-level', path: 'log.level', kind: 'string', help: 'trace, debug, info, warn, error (default info)' },
-  { flag: 'log-format', path: 'log.format', kind: 'string', help: 'json (default) or pretty, for local runs' },
-  { flag: 'dry-run', path: 'dryRun', kind: 'boolean', help: 'log the changes, write nothing' },
+  { flag: 'imds-endpoint', path: 'imds.endpoint', kind: 'string', help: 'IMDS base URL (default http://169.254.169.254)', commands: AGENT },
+  { flag: 'api-version', path: 'imds.apiVersion', kind: 'string', help: 'IMDS api-version to ask for first (default 2025-04-07)', commands: AGENT },
+  { flag: 'connect-timeout', path: 'imds.connectTimeout', kind: 'string', help: 'TCP connect timeout of one IMDS request (default 2s)', commands: AGENT },
+  { flag: 'request-timeout', path: 'imds.requestTimeout', kind: 'string', help: 'timeout of one whole IMDS request (default 5s)', commands: AGENT },
+  { flag: 'max-response-bytes', path: 'imds.maxResponseBytes', kind: 'number', help: 'largest IMDS answer accepted, 1024 to 16777216 (default 1048576)', commands: AGENT },
+  { flag: 'rate-limit', path: 'imds.rateLimit.requestsPerSecond', kind: 'number', help: 'steady IMDS requests per second of the process; with the burst at most 4 (default 2)', commands: AGENT },
+  { flag: 'rate-limit-burst', path: 'imds.rateLimit.burst', kind: 'number', help: 'IMDS requests allowed at once above the rate, 1 or 2 (default 2)', commands: AGENT },
+  { flag: 'retry-budget', path: 'imds.retryBudget', kind: 'string', help: 'how long the retries of one poll may go on (default 70s: IMDS answers 410 after boot)', commands: AGENT },
+  { flag: 'poll-period', path: 'poll.period', kind: 'string', help: 'time between IMDS polls, e.g. 60s or 500ms; 100ms to 24h (default 60s)', commands: AGENT },
+  { flag: 'poll-jitter', path: 'poll.jitter', kind: 'number', help: 'jitter as a fraction of the period, 0 to 0.5 (default 0.2)', commands: AGENT },
+  { flag: 'initial-delay', path: 'poll.initialDelay', kind: 'string', help: 'delay before the first poll, at most 1h (default 0s)', commands: AGENT },
+  { flag: 'label-prefix', path: 'labels.prefix', kind: 'string', help: 'prefix of every label and annotation (default imds-labeler.io)', commands: LABELS },
+  { flag: 'tag-prefix', path: 'labels.tagPrefix', kind: 'string', help: 'prefix of tag labels (default tags.<label-prefix>)', commands: LABELS },
+  { flag: 'tag-include', path: 'labels.tags.include', kind: 'list', help: 'glob of tag names to map; repeatable or comma-separated (default *)', commands: MAPPING },
+  { flag: 'tag-exclude', path: 'labels.tags.exclude', kind: 'list', help: 'glob of tag names to leave out; repeatable or comma-separated', commands: MAPPING },
+  { flag: 'extras', path: 'labels.extras', kind: 'list', help: 'optional labels: spot,security,physicalZone,subFaultDomain,osType,hostGroup', commands: MAPPING },
+  { flag: 'well-known-labels', path: 'labels.wellKnown', kind: 'boolean', help: 'also write topology.kubernetes.io/zone|region and node.kubernetes.io/instance-type', commands: LABELS },
+  { flag: 'node-name', path: 'kube.nodeName', kind: 'string', help: 'the node to label (default $NODE_NAME)', envAliases: ['NODE_NAME'], commands: KUBE },
+  { flag: 'kubeconfig', path: 'kube.kubeconfig', kind: 'string', help: "kubeconfig file, or files separated by ':' merged as kubectl does (default ~/.kube/config, then in-cluster)", envAliases: ['KUBECONFIG'], commands: KUBE },
+  { flag: 'context', path: 'kube.context', kind: 'string', help: "kubeconfig context to use instead of its current-context", commands: KUBE },
+  { flag: 'credential-timeout', path: 'kube.credentialTimeout', kind: 'string', help: 'how long a kubeconfig exec credential plugin may take before it is stopped (default 30s)', commands: KUBE },
+  { flag: 'resync-period', path: 'kube.resyncPeriod', kind: 'string', help: 'periodic full reconcile, jittered; 1s to 24h (default 10m)', commands: AGENT },
+  { flag: 'watch-timeout', path: 'kube.watchTimeout', kind: 'string', help: 'server-side watch timeout, jittered; 1s to 1h (default 5m)', commands: AGENT },
+  { flag: 'events', path: 'kube.events', kind: 'boolean', help: 'emit Kubernetes Events on label changes (default true)', commands: AGENT },
+  { flag: 'port', path: 'server.port', kind: 'number', help: 'port of /metrics, /healthz and /readyz (default 9721; 0 picks a free one)', commands: AGENT },
+  { flag: 'address', path: 'server.address', kind: 'string', help: 'address of the metrics and health server (default 0.0.0.0)', commands: AGENT },
+  { flag: 'log-level', path: 'log.level', kind: 'string', help: 'trace, debug, info, warn, error (default info)', commands: KUBE },
+  { flag: 'log-format', path: 'log.format', kind: 'string', help: 'json (default) or pretty, for local runs', commands: KUBE },
+  { flag: 'dry-run', path: 'dryRun', kind: 'boolean', help: 'log the changes, write nothing', commands: KUBE },
 ];
+
+export const optionsOf = (command: ConfigCommand) => OPTIONS.filter((o) => o.commands.includes(command));
+
+/** Edit distance with transpositions (optimal string alignment), for "did you mean" on a typo. */
+function distance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i]![j] = Math.min(d[i]![j]!, d[i - 2]![j - 2]! + 1);
+    }
+  }
+  return d[a.length]![b.length]!;
+}
+
+/**
+ * The known flag closest to a mistyped one, when close enough to be what was meant: within a
+ * third of its length in edits, or the only flag it is the start of.
+ */
+export function closestFlag(typed: string, known: readonly string[]): string | undefined {
+  const name = typed.replace(/^-+/, '').replace(/=.*$/, '').replace(/^no-/, '');
+  if (name === '') return undefined;
+  const starts = known.filter((k) => k.startsWith(name));
+  if (starts.length === 1) return starts[0];
+  let best: { flag: string; d: number } | undefined;
+  for (const flag of known) {
+    const d = distance(name, flag);
+    if (!best || d < best.d) best = { flag, d };
+  }
+  return best && best.d <= Math.max(1, Math.floor(best.flag.length / 3)) ? best.flag : undefined;
+}
+
+/**
+ * node:util parseArgs's error as one line a person can act on: an unknown flag is named, with the
+ * closest known one when there is one.
+ */
+export function describeFlagError(err: unknown, known: readonly string[]): string {
+  const e = err as { code?: string; message?: string };
+  if (e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+    const typed = /'(-[^']*)'/.exec(e.message ?? '')?.[1] ?? '';
+    const near = closestFlag(typed, known);
+    const negated = typed.startsWith('--no-') ? 'no-' : '';
+    return `unknown flag ${typed}${near ? `; did you mean --${negated}${near}?` : ''}`;
+  }
+  return String(e.message ?? err).split('. To specify a positional')[0]!;
+}
 
 export const envName = (flag: string) => `IMDS_LABELER_${flag.toUpperCase().replaceAll('-', '_')}`;
 

@@ -97,6 +97,8 @@ export const configSchema = z
       .strictObject({
         nodeName: z.string().optional(),
         kubeconfig: z.string().optional(),
+        context: z.string().min(1).optional(),
+        credentialTimeout: duration('30s', { min: '100ms', max: '10m' }),
         resyncPeriod: duration('10m', { min: '1s', max: '24h' }),
         watchTimeout: duration('5m', { min: '1s', max: '1h' }),
         events: z.boolean().default(true),

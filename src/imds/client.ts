@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks';
 import { systemClock, type Clock } from '../clock.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
-import { DocumentError, parseInstanceDocument, type InstanceDocument } from './document.ts';
+import { DocumentError, parseInstanceDocument, type DocumentProblem, type InstanceDocument } from './document.ts';
 import { ImdsError, abortedError, parseRetryAfter, statusCode, type ImdsEndpoint } from './imdsError.ts';
 import { boundedGet, createDirectAgent, type RawResponse } from './http.ts';
 import type { RateLimiter } from './rateLimiter.ts';
@@ -26,7 +26,7 @@ export const INSTANCE_PATH = '/metadata/instance';
 
 type ImdsMetrics = Pick<
   Metrics,
-  'imdsRequestDuration' | 'imdsRequests' | 'imdsErrors' | 'imdsThrottled' | 'imdsTimeouts' | 'imdsApiVersionFallbacks' | 'imdsLastSuccess'
+  'imdsRequestDuration' | 'imdsRequests' | 'imdsErrors' | 'imdsThrottled' | 'imdsTimeouts' | 'imdsApiVersionFallbacks' | 'imdsLastSuccess' | 'imdsInvalidDocuments'
 >;
 
 export interface ImdsClientOptions {
@@ -107,6 +107,7 @@ export class ImdsClient {
         document = parseInstanceDocument(this.#decodeJson(endpoint, res));
       } catch (error) {
         if (!(error instanceof DocumentError)) throw error;
+        this.#invalidDocument(endpoint, error.reason);
         throw new ImdsError({ kind: 'schema', endpoint, message: `IMDS ${endpoint}: ${error.message}`, cause: error });
       }
       if (version === configured) this.#restoreVersion(configured);
@@ -209,6 +210,7 @@ export class ImdsClient {
     const contentType = String(res.headers['content-type'] ?? '').toLowerCase();
     const text = res.body.toString('utf8');
     if (contentType.includes('html') || /^\s*</.test(text)) {
+      this.#invalidDocument(endpoint, 'html');
       // Not quoted: a page labelled HTML may be the instance document itself, tags and all.
       throw new ImdsError({
         kind: 'schema',
@@ -221,8 +223,14 @@ export class ImdsClient {
     } catch (error) {
       // No quote of the body, nor JSON.parse's message (which quotes it too): a cut or garbled
       // instance document holds tag values, and this message reaches the logs at warn.
+      this.#invalidDocument(endpoint, 'not-json');
       throw new ImdsError({ kind: 'schema', endpoint, message: `IMDS ${endpoint}: body is not JSON (${res.body.length} bytes, cut short or garbled)`, cause: error });
     }
+  }
+
+  /** Counts an instance answer that is no instance document; other endpoints have their own shapes. */
+  #invalidDocument(endpoint: ImdsEndpoint, reason: DocumentProblem | 'html' | 'not-json'): void {
+    if (endpoint === 'instance') this.#options.metrics?.imdsInvalidDocuments.inc({ reason });
   }
 
   /** The version to fall back to, when a 400 lists versions and one of them beats `current`. */

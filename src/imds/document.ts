@@ -81,35 +81,59 @@ const CANONICAL_KEYS = new Map(
  */
 const NOT_READ = new Set(['network']);
 
-/** Rewrites keys we know to their canonical spelling, at any depth; leaves the rest alone. */
-export function canonicalizeKeys(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(canonicalizeKeys);
+/**
+ * Deeper than any IMDS document nests (compute.securityProfile.x is four levels): a deeper answer
+ * is garbage, and stopping here keeps a hostile one from overflowing the stack.
+ */
+export const MAX_DEPTH = 32;
+
+/** Rewrites keys we know to their canonical spelling, at any depth; leaves the rest alone. Throws DocumentError past MAX_DEPTH. */
+export function canonicalizeKeys(value: unknown, depth = 0): unknown {
   if (typeof value !== 'object' || value === null) return value;
+  if (depth >= MAX_DEPTH) throw new DocumentError([`nested deeper than ${MAX_DEPTH} levels`], 'too-deep');
+  if (Array.isArray(value)) return value.map((v) => canonicalizeKeys(v, depth + 1));
   const out: Record<string, unknown> = {};
   for (const [key, child] of Object.entries(value)) {
     const canonical = CANONICAL_KEYS.get(key.toLowerCase()) ?? key;
     // Exact spelling wins over a case variant when both are present.
     if (canonical in out && key !== canonical) continue;
-    out[canonical] = NOT_READ.has(canonical) ? child : canonicalizeKeys(child);
+    out[canonical] = NOT_READ.has(canonical) ? child : canonicalizeKeys(child, depth + 1);
   }
   return out;
 }
+
+/**
+ * Why an answer is not an instance document: it fails the schema, it lacks a field every VM has,
+ * or it nests deeper than any document does. A bounded set: it is a metric label.
+ */
+export type DocumentProblem = 'schema' | 'missing-fields' | 'too-deep';
 
 export class DocumentError extends AgentError<'schema'> {
   readonly kind = 'schema';
   /** The same document will fail the same way: never retried. */
   readonly retryable = false;
   readonly issues: string[];
-  constructor(issues: string[]) {
+  readonly reason: DocumentProblem;
+  constructor(issues: string[], reason: DocumentProblem = 'schema') {
     super(`not an IMDS instance document: ${issues.join('; ')}`);
     this.name = 'DocumentError';
     this.issues = issues;
+    this.reason = reason;
   }
 }
+
+/**
+ * Fields every VM's document carries, in every api-version: an answer without them (such as
+ * `{"compute":{}}`) is an empty or broken answer, not a VM without a size, and must not strip the
+ * node's labels. vmId is not among them: the contract's own regional sample has none.
+ */
+const REQUIRED: readonly (keyof Compute)[] = ['location', 'vmSize'];
 
 /** Parses a decoded JSON value into an InstanceDocument, or throws DocumentError. */
 export function parseInstanceDocument(json: unknown): InstanceDocument {
   const result = instanceDocumentSchema.safeParse(canonicalizeKeys(json));
-  if (result.success) return result.data;
-  throw new DocumentError(result.error.issues.map((i) => `${i.path.join('.') || '(document)'}: ${i.message}`));
+  if (!result.success) throw new DocumentError(result.error.issues.map((i) => `${i.path.join('.') || '(document)'}: ${i.message}`));
+  const missing = REQUIRED.filter((field) => result.data.compute[field] === undefined);
+  if (missing.length) throw new DocumentError(missing.map((field) => `compute.${field}: missing or empty, and every VM has it`), 'missing-fields');
+  return result.data;
 }

@@ -4,6 +4,7 @@ import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { ImdsClient } from './client.ts';
 import type { InstanceDocument } from './document.ts';
+import { ImdsError } from './imdsError.ts';
 import { RateLimiter } from './rateLimiter.ts';
 import { fetchWithRetry } from './retry.ts';
 
@@ -53,11 +54,22 @@ export function createImds(config: Config['imds'], deps: ImdsDependencies = {}):
     metrics: deps.metrics,
     logger: deps.logger,
   });
+  // Armed until the first time IMDS cannot be reached, and again after each success: a run
+  // outside Azure would otherwise say nothing for the whole retry budget (70 s by default).
+  let warnUnreachable = true;
+  const onRetry = (error: unknown) => {
+    if (!warnUnreachable || !isUnreachable(error)) return;
+    warnUnreachable = false;
+    deps.logger?.warn(
+      { err: error, imdsEndpoint: config.endpoint, retryBudgetMs: config.retryBudget },
+      unreachableHint(config.endpoint, config.retryBudget),
+    );
+  };
   return {
     client,
     limiter,
-    fetchInstance: (signal) =>
-      fetchWithRetry((s) => client.fetchInstance(s), {
+    fetchInstance: async (signal) => {
+      const doc = await fetchWithRetry((s) => client.fetchInstance(s), {
         endpoint: 'instance',
         budgetMs: config.retryBudget,
         signal,
@@ -65,6 +77,20 @@ export function createImds(config: Config['imds'], deps: ImdsDependencies = {}):
         random,
         metrics: deps.metrics,
         logger: deps.logger,
-      }),
+        onRetry,
+      });
+      warnUnreachable = true;
+      return doc;
+    },
   };
+}
+
+/** No answer at all (timeout, refused, unreachable), as opposed to an IMDS that answers with an error. */
+const isUnreachable = (error: unknown) => error instanceof ImdsError && (error.kind === 'timeout' || error.kind === 'network');
+
+export function unreachableHint(endpoint: string, retryBudgetMs: number): string {
+  return (
+    `IMDS at ${endpoint} does not answer; retrying for up to ${Math.round(retryBudgetMs / 1000)}s. ` +
+    'IMDS exists only on Azure VMs: outside Azure, try "imds-labeler demo", or point --imds-endpoint at an emulator ("imds-labeler emulator")'
+  );
 }

@@ -49,6 +49,8 @@ export interface RetryOptions {
   baseDelayMs?: number;
   /** Largest backoff ceiling; default IMDS_BACKOFF.capMs (10 s). */
   maxDelayMs?: number;
+  /** Called with each error that is about to be retried, before the wait. */
+  onRetry?: (error: unknown, attempt: number, waitMs: number) => void;
 }
 
 /** Resolves or rejects like `promise`, but rejects as soon as `signal` aborts. */
@@ -100,6 +102,7 @@ export async function fetchWithRetry<T>(
           wait = isRetryable(error) ? schedule.next(error instanceof AgentError ? error.retryAfterMs : undefined) : undefined;
           if (wait === undefined) return;
           logger?.debug({ endpoint, attempt: attemptNumber, code: error instanceof ImdsError ? error.code : undefined, waitMs: wait }, 'IMDS call failed; retrying');
+          options.onRetry?.(error, attemptNumber, wait);
           await clock.sleep(wait, signal);
           metrics?.imdsRetries.inc({ imds_endpoint: endpoint });
         },

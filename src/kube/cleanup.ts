@@ -1,43 +1,103 @@
+import { backoffDelay } from '../backoff.ts';
+import { systemClock, type Clock, type Random } from '../clock.ts';
 import type { Logger } from '../observability/logger.ts';
 import { KubeError } from './errors.ts';
 import type { NodeClient } from './nodeClient.ts';
 import { describeChanges, reconcile, type ReconcilePolicy } from './reconcile.ts';
+import type { NodeMeta } from './types.ts';
 
-export interface CleanupResult {
-  node: string;
-  removed: string[];
+export interface CleanupSummary {
+  /** Nodes looked at. */
+  nodes: number;
+  /** Nodes the owned keys were removed from (or would be, in a dry run). */
+  cleaned: number;
+  /** Nodes that carried nothing of the agent's. */
+  unchanged: number;
+  /** Nodes deleted between the list and their patch: nothing left to clean. */
+  gone: number;
+  /** Nodes that could not be cleaned, and why. */
+  failed: { node: string; error: string }[];
 }
+
+export interface CleanupOptions {
+  nodeName?: string;
+  dryRun?: boolean;
+  /** Nodes per list page: a cluster's whole node list does not fit the image's heap. */
+  pageSize?: number;
+  clock?: Clock;
+  random?: Random;
+}
+
+const PAGE_SIZE = 100;
+/** Attempts at one node for a conflict or a transient failure, before it counts as failed. */
+const MAX_ATTEMPTS = 6;
+/** Fresh starts of the list when its continue token expired (410): cleaned nodes need no patch. */
+const MAX_RESTARTS = 10;
 
 /**
  * Removes what the agent owns (the keys in its ownership record, and the record itself) from the
- * given nodes, or from every node. It is reconcile with nothing desired, so it can never touch a
- * key the agent did not write.
+ * given node, or from every node, a page of the list at a time. It is reconcile with nothing
+ * desired, so it can never touch a key the agent did not record. A node that fails is reported
+ * and the rest are cleaned all the same; a node deleted meanwhile is no failure.
  */
-export async function cleanupNodes(client: NodeClient, policy: ReconcilePolicy, logger: Logger, options: { nodeName?: string; dryRun?: boolean }): Promise<CleanupResult[]> {
-  const results: CleanupResult[] = [];
-  const { nodes } = await client.list(options.nodeName ? { name: options.nodeName } : {});
-  for (let node of nodes) {
-    for (let attempt = 0; ; attempt++) {
-      const result = reconcile({ labels: {}, annotations: {} }, node, policy);
-      if (!result.patch) break;
-      const removed = [...result.labels.removed, ...result.annotations.removed];
-      if (options.dryRun) {
-        logger.info({ node: node.name, removed }, 'dry run: would remove owned keys');
-        results.push({ node: node.name, removed });
-        break;
+export async function cleanupNodes(client: NodeClient, policy: ReconcilePolicy, logger: Logger, options: CleanupOptions = {}): Promise<CleanupSummary> {
+  const summary: CleanupSummary = { nodes: 0, cleaned: 0, unchanged: 0, gone: 0, failed: [] };
+  const limit = options.pageSize ?? PAGE_SIZE;
+  let token: string | undefined;
+  let restarts = 0;
+  for (;;) {
+    let page;
+    try {
+      page = await client.list({ ...(options.nodeName ? { name: options.nodeName } : {}), limit, ...(token ? { continue: token } : {}) });
+    } catch (err) {
+      if (!(err instanceof KubeError && err.kind === 'gone' && token && restarts < MAX_RESTARTS)) throw err;
+      restarts++;
+      logger.warn({ restarts }, 'node list expired part way; listing again from the start');
+      token = undefined;
+      continue;
+    }
+    for (const node of page.nodes) {
+      summary.nodes++;
+      const outcome = await cleanNode(client, policy, logger, node, options);
+      if (typeof outcome === 'string') summary[outcome]++;
+      else {
+        summary.failed.push({ node: node.name, error: outcome.message });
+        logger.error({ node: node.name, err: { kind: outcome.kind, status: outcome.status, message: outcome.message } }, 'could not remove owned keys; going on with the other nodes');
+      }
+    }
+    token = page.continue || undefined;
+    if (!token) return summary;
+  }
+}
+
+async function cleanNode(client: NodeClient, policy: ReconcilePolicy, logger: Logger, first: NodeMeta, options: CleanupOptions): Promise<'cleaned' | 'unchanged' | 'gone' | KubeError> {
+  let node = first;
+  for (let attempt = 0; ; attempt++) {
+    const result = reconcile({ labels: {}, annotations: {} }, node, policy);
+    if (!result.patch) return 'unchanged';
+    const removed = [...result.labels.removed, ...result.annotations.removed];
+    if (options.dryRun) {
+      logger.info({ node: node.name, removed }, 'dry run: would remove owned keys');
+      return 'cleaned';
+    }
+    try {
+      await client.patch(node.name, result.patch);
+      logger.info({ node: node.name }, `removed owned keys: ${describeChanges(result) || 'ownership record'}`);
+      return 'cleaned';
+    } catch (err) {
+      const error = err instanceof KubeError ? err : new KubeError('other', String(err));
+      if (error.kind === 'not-found') return 'gone';
+      if (!error.retryable || attempt + 1 >= MAX_ATTEMPTS) return error;
+      if (error.kind !== 'conflict') {
+        await (options.clock ?? systemClock).sleep(backoffDelay(attempt, { baseMs: 200, capMs: 5_000 }, options.random ?? Math.random, error.retryAfterMs));
       }
       try {
-        await client.patch(node.name, result.patch);
-        logger.info({ node: node.name }, `removed owned keys: ${describeChanges(result) || 'ownership record'}`);
-        results.push({ node: node.name, removed });
-        break;
-      } catch (err) {
-        if (!(err instanceof KubeError) || err.kind !== 'conflict' || attempt >= 5) throw err;
         const fresh = (await client.list({ name: node.name })).nodes[0];
-        if (!fresh) break;
+        if (!fresh) return 'gone';
         node = fresh;
+      } catch (readError) {
+        if (readError instanceof KubeError && !readError.retryable) return readError;
       }
     }
   }
-  return results;
 }

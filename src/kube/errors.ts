@@ -9,6 +9,7 @@ export type KubeErrorKind =
   | 'network'
   | 'forbidden'
   | 'invalid'
+  | 'credentials'
   | 'aborted'
   | 'other';
 
@@ -25,7 +26,7 @@ export class KubeError extends AgentError<KubeErrorKind> {
 
   /** Worth trying again after a backoff (a conflict is retried at once, after a fresh read). */
   get retryable(): boolean {
-    return this.kind === 'throttled' || this.kind === 'server' || this.kind === 'network' || this.kind === 'conflict';
+    return this.kind === 'throttled' || this.kind === 'server' || this.kind === 'network' || this.kind === 'conflict' || this.kind === 'credentials';
   }
 
   override logFields(): Record<string, unknown> {
@@ -49,7 +50,7 @@ export function kindForStatus(status: number): KubeErrorKind {
   return 'other';
 }
 
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CLOSED']);
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ENOTFOUND', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CLOSED']);
 
 /** True for errors thrown below HTTP: refused, reset, DNS, socket closed. */
 export function isNetworkError(err: unknown): boolean {
@@ -59,4 +60,76 @@ export function isNetworkError(err: unknown): boolean {
     if (e instanceof TypeError && /fetch failed|terminated|other side closed/i.test(e.message)) return true;
   }
   return false;
+}
+
+/** What an operator can do about a refusal, by status code. */
+const ADVICE: Record<number, string> = {
+  401: 'the API server did not accept the credentials: check the service account token (or the kubeconfig user) and that the token has not expired',
+  403: "check the ClusterRole and ClusterRoleBinding the chart installs (nodes: get, list, watch, patch; events: create) and any admission policy the message names",
+  422: 'an admission policy or the API server\'s validation refused the change; the message says which',
+  400: 'the API server refused the request as malformed; the message says why',
+  429: 'the API server is throttling this client (API Priority and Fairness); the agent retries after the Retry-After it sent',
+};
+
+const REASON_PHRASES: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  409: 'Conflict',
+  410: 'Gone',
+  415: 'Unsupported Media Type',
+  422: 'Unprocessable Entity',
+  429: 'Too Many Requests',
+  500: 'Internal Server Error',
+  502: 'Bad Gateway',
+  503: 'Service Unavailable',
+  504: 'Gateway Timeout',
+};
+
+/** The longest API message kept in a log line; apiserver messages are one sentence, a proxy's HTML page is not. */
+const MAX_MESSAGE = 500;
+
+/**
+ * The log line for an API answer that is not a success: code, the Status `message` and `reason`
+ * the API server sent (an RBAC denial, an admission policy's message, a validation error), and
+ * what to do. `body` is the response text as received; a body that is not a Status (a proxy's
+ * error page) contributes nothing but its absence.
+ *
+ * The message can quote what was sent (validation errors quote the invalid value), and what the
+ * agent sends is tag values: every string in `redact` and every `Invalid value: "..."` is
+ * replaced with `<redacted>`.
+ */
+export function describeStatus(code: number, body: string | undefined, redact: readonly string[] = []): string {
+  const status = parseStatus(body);
+  let message = status?.message?.trim();
+  if (message) {
+    message = message.replace(/Invalid value: "(?:[^"\\]|\\.)*"/g, 'Invalid value: "<redacted>"');
+    for (const value of [...new Set(redact)].filter((v) => v.length > 0).sort((a, b) => b.length - a.length)) {
+      message = message.split(JSON.stringify(value)).join('"<redacted>"');
+      if (value.length >= 4) message = message.split(value).join('<redacted>');
+    }
+    if (message.length > MAX_MESSAGE) message = `${message.slice(0, MAX_MESSAGE)}...`;
+  }
+  const phrase = REASON_PHRASES[code];
+  let text = `Kubernetes API answered ${code}${phrase ? ` ${phrase}` : ''}`;
+  if (message) text += `: ${message}`;
+  if (status?.reason) text += ` (reason ${status.reason})`;
+  const advice = ADVICE[code];
+  if (advice) text += `; ${advice}`;
+  return text;
+}
+
+function parseStatus(body: string | undefined): { message?: string; reason?: string } | undefined {
+  if (!body || !/^\s*\{/.test(body)) return undefined;
+  try {
+    const parsed = JSON.parse(body) as unknown;
+    if (!parsed || typeof parsed !== 'object') return undefined;
+    const { kind, message, reason } = parsed as Record<string, unknown>;
+    if (kind !== undefined && kind !== 'Status') return undefined;
+    return { ...(typeof message === 'string' ? { message } : {}), ...(typeof reason === 'string' && reason ? { reason } : {}) };
+  } catch {
+    return undefined;
+  }
 }

@@ -18,6 +18,17 @@ export type WatchEnd = { reason: 'closed' } | { reason: 'gone' } | { reason: 'er
 export interface NodeList {
   nodes: NodeMeta[];
   resourceVersion: string;
+  /** Set when the list was asked for a page (`limit`) and more nodes follow: pass it back as `continue`. */
+  continue?: string;
+}
+
+export interface ListOptions {
+  /** Only the node with this name (a field selector), for a watch to start from. */
+  name?: string;
+  /** At most this many nodes; the answer's `continue` fetches the next page. */
+  limit?: number;
+  continue?: string;
+  signal?: AbortSignal;
 }
 
 /**
@@ -26,10 +37,12 @@ export interface NodeList {
  * Every failure is a KubeError.
  */
 export interface NodeClient {
-  /** Lists nodes, optionally only the one with this name (a field selector), for a watch to start from. */
-  list(options?: { name?: string; signal?: AbortSignal }): Promise<NodeList>;
+  /** Lists nodes: all, one by name, or a page at a time. */
+  list(options?: ListOptions): Promise<NodeList>;
   /** Resolves when the stream ends; never rejects. */
   watch(name: string, options: WatchOptions, handlers: WatchHandlers): Promise<WatchEnd>;
   patch(name: string, patch: MetadataPatch, signal?: AbortSignal): Promise<NodeMeta>;
   event(node: NodeMeta, event: NodeEvent): Promise<void>;
+  /** Not ok while no credentials can be had (an exec plugin that fails or hangs): the agent is then neither healthy nor ready. */
+  health?(): { ok: boolean; reason?: string };
 }

@@ -5,13 +5,14 @@ import type { MetadataPatch, NodeMeta } from './types.ts';
 
 export interface ReconcilePolicy {
   ownershipKeys: OwnershipKeys;
-  /** The keys this agent may ever write: its own prefixes, plus opted-in well-known keys. */
+  /** The keys this agent may write under its current config: its own prefixes, plus opted-in well-known keys. */
   mayOwn: (key: string) => boolean;
   /**
-   * Keys that belong to someone else unless this agent wrote them (the well-known topology
-   * labels): never overwritten when another writer set them first.
+   * The keys this agent may remove when its ownership record names them: any key it could have
+   * written under its prefixes, whatever the config says now (the well-known keys even when the
+   * opt-in was since turned off). It guards against a forged record naming someone else's key.
    */
-  isShared: (key: string) => boolean;
+  mayRemove: (key: string) => boolean;
 }
 
 export interface KeyChanges {
@@ -28,33 +29,49 @@ export interface ReconcileResult {
   /** Keys owned once the patch is applied. */
   ownedLabels: string[];
   ownedAnnotations: string[];
-  /** Desired keys left alone: outside the agent's prefixes, or shared keys someone else set. */
+  /** Desired keys outside what the agent may write (its prefixes, opted-in well-known keys). */
   refused: string[];
+  /**
+   * Desired keys another writer set first (on the node, not in the record) to a different value:
+   * not the agent's, so never overwritten, and never removed.
+   */
+  conflicts: string[];
+  /** Recorded labels kept at their last good value because IMDS now sends an invalid one. */
+  held: string[];
 }
 
 /**
  * The whole decision, as a pure function of (desired, observed node, ownership record on it).
  * It returns the minimal merge patch, guarded by the node's resourceVersion.
+ *
+ * Ownership works as Node Feature Discovery's does: only keys in the record are the agent's.
+ * A key on the node that the record does not name belongs to whoever set it, even under the
+ * agent's own prefixes. A recorded key is forgotten only once it is gone from the node: one no
+ * longer desired is removed (whatever the current config would write) and then dropped from the
+ * record, so a config change or an uninstall never strands a label the agent wrote.
  */
-export function reconcile(desired: Pick<Desired, 'labels' | 'annotations' | 'unknownLabels'>, node: NodeMeta, policy: ReconcilePolicy): ReconcileResult {
+export function reconcile(desired: Pick<Desired, 'labels' | 'annotations' | 'problems' | 'unknownLabels'>, node: NodeMeta, policy: ReconcilePolicy): ReconcileResult {
   const owned = readOwnership(node.annotations, policy.ownershipKeys);
   const refused: string[] = [];
+  const conflicts: string[] = [];
+  const held: string[] = [];
   const bookkeeping = new Set([policy.ownershipKeys.labels, policy.ownershipKeys.annotations]);
+  // A field IMDS now sends garbage for keeps the value last written: garbage never removes a label.
+  const invalid = new Set((desired.problems ?? []).filter((p) => p.reason !== 'annotation-too-large').map((p) => p.key));
+  // Keys the document cannot tell about (a field the api-version lacks) stay as the node has them, and stay owned.
+  const keep = new Set([...invalid, ...(desired.unknownLabels ?? [])]);
 
-  const plan = (want: Record<string, string>, have: Record<string, string>, previously: ReadonlySet<string>, unknown: readonly string[] = []) => {
+  const plan = (want: Record<string, string>, have: Record<string, string>, previously: ReadonlySet<string>, heldKeys: ReadonlySet<string>) => {
     const target: Record<string, string> = {};
     for (const [key, value] of Object.entries(want)) {
       if (!policy.mayOwn(key) || bookkeeping.has(key)) refused.push(key);
-      else if (policy.isShared(key) && key in have && !previously.has(key) && have[key] !== value) refused.push(key);
-      else if (policy.isShared(key) && key in have && !previously.has(key)) continue; // someone else's, already right
-      else target[key] = value;
-    }
-    // Keys the document cannot tell about stay as the node has them, and stay owned.
-    for (const key of unknown) {
-      if (!(key in target) && key in have && previously.has(key) && policy.mayOwn(key) && !bookkeeping.has(key)) target[key] = have[key]!;
+      else if (key in have && !previously.has(key)) {
+        if (have[key] !== value) conflicts.push(key);
+      } else target[key] = value;
     }
     const changes: KeyChanges = { added: [], changed: [], removed: [] };
     const patch: Record<string, string | null> = {};
+    const record = new Set(Object.keys(target));
     for (const [key, value] of Object.entries(target)) {
       if (!(key in have)) changes.added.push(key);
       else if (have[key] !== value) changes.changed.push(key);
@@ -62,19 +79,27 @@ export function reconcile(desired: Pick<Desired, 'labels' | 'annotations' | 'unk
       patch[key] = value;
     }
     for (const key of previously) {
-      // mayOwn guards against a forged ownership record naming someone else's key.
-      if (!(key in target) && key in have && policy.mayOwn(key) && !bookkeeping.has(key)) {
+      // Gone from the node (or the record's own key): nothing left to own.
+      if (key in target || !(key in have) || bookkeeping.has(key)) continue;
+      if (heldKeys.has(key)) {
+        if (invalid.has(key)) held.push(key);
+        record.add(key);
+      } else if (policy.mayRemove(key)) {
         changes.removed.push(key);
         patch[key] = null;
+      } else {
+        // Not a key this agent may remove (a forged record, or one written under another prefix):
+        // left alone, and still recorded, so nothing the agent may have written is forgotten.
+        record.add(key);
       }
     }
-    return { target, changes, patch };
+    return { record: [...record].sort(), changes, patch };
   };
 
-  const labels = plan(desired.labels, node.labels, owned.labels, desired.unknownLabels);
-  const annotations = plan(desired.annotations, node.annotations, owned.annotations);
-  const ownedLabels = Object.keys(labels.target).sort();
-  const ownedAnnotations = Object.keys(annotations.target).sort();
+  const labels = plan(desired.labels, node.labels, owned.labels, keep);
+  const annotations = plan(desired.annotations, node.annotations, owned.annotations, new Set());
+  const ownedLabels = labels.record;
+  const ownedAnnotations = annotations.record;
 
   const record = (key: string, keys: string[]) => {
     const value = keys.length ? formatList(keys) : undefined;
@@ -96,7 +121,16 @@ export function reconcile(desired: Pick<Desired, 'labels' | 'annotations' | 'unk
         }
       : null;
 
-  return { patch, labels: sorted(labels.changes), annotations: sorted(annotations.changes), ownedLabels, ownedAnnotations, refused: refused.sort() };
+  return {
+    patch,
+    labels: sorted(labels.changes),
+    annotations: sorted(annotations.changes),
+    ownedLabels,
+    ownedAnnotations,
+    refused: refused.sort(),
+    conflicts: conflicts.sort(),
+    held: held.sort(),
+  };
 }
 
 /** The node as it will be once the patch is applied; used for dry runs and tests. */

@@ -7,8 +7,8 @@ import { KubeError } from './errors.ts';
 import { createEventLimiter } from './eventLimiter.ts';
 import type { NodeClient } from './nodeClient.ts';
 import { readOwnership } from './ownership.ts';
-import { describeChanges, reconcile, type ReconcilePolicy, type ReconcileResult } from './reconcile.ts';
-import type { NodeMeta } from './types.ts';
+import { applyPatch, describeChanges, reconcile, type ReconcilePolicy, type ReconcileResult } from './reconcile.ts';
+import type { NodeEvent, NodeMeta } from './types.ts';
 
 export interface SyncerOptions {
   client: NodeClient;
@@ -47,6 +47,9 @@ const MAX_ATTEMPTS = 8;
 const WRITE_BURST = 5;
 const WRITE_INTERVAL_MS = 2_000;
 
+/** The API server's cap on the total size of an object's annotations (keys and values). */
+export const ANNOTATIONS_MAX_BYTES = 256 * 1024;
+
 /**
  * The only writer. It holds the latest desired state (from IMDS) and the latest observed node
  * (from the watch), and runs reconcile whenever either changes or a resync asks. Runs never
@@ -67,6 +70,13 @@ export class NodeSyncer {
   private pacing: PacingCause | undefined;
   /** The desired state of the last patch sent, to tell IMDS churn from another writer's. */
   private patchedFor: Desired | undefined;
+  /**
+   * Why the current desired state is written without its annotations (the tags annotation), when
+   * it is: the node's annotations would not fit with it. Cleared by the next desired state.
+   */
+  private annotationsDropped: string | undefined;
+  /** The last keys reported as left alone, so each change is logged once. */
+  private reported = '';
   /** Events being recorded (fire-and-forget for the run, awaited by idle()). */
   private readonly events = new Set<Promise<void>>();
   /** Set once the node has matched the desired state at least once. */
@@ -84,6 +94,7 @@ export class NodeSyncer {
 
   setDesired(desired: Desired): void {
     this.desired = desired;
+    this.annotationsDropped = undefined;
     this.trigger();
   }
 
@@ -125,7 +136,8 @@ export class NodeSyncer {
   private async syncOnce(): Promise<SyncOutcome> {
     const { metrics, logger } = this.o;
     for (let attempt = 0; attempt < MAX_ATTEMPTS && !this.o.signal.aborted; attempt++) {
-      const desired = this.desired;
+      const wanted = this.desired;
+      const desired = wanted && this.annotationsDropped !== undefined ? { ...wanted, annotations: {} } : wanted;
       const node = this.observed;
       if (!desired || node === undefined) return 'waiting';
       if (node === null) {
@@ -138,7 +150,7 @@ export class NodeSyncer {
       const current = readOwnership(node.annotations, this.o.policy.ownershipKeys);
       metrics?.managedLabels.set(current.labels.size);
       metrics?.managedAnnotations.set(current.annotations.size);
-      if (result.refused.length) logger.warn({ keys: result.refused }, 'left keys alone: outside the agent\'s prefixes or set by another writer');
+      this.report(result);
       if (!result.patch) {
         this.pacing = undefined;
         this.done('unchanged');
@@ -151,12 +163,17 @@ export class NodeSyncer {
         this.done('dry_run');
         return 'dry_run';
       }
+      if (this.annotationsDropped === undefined && Object.keys(desired.annotations).length > 0 && annotationBytes(applyPatch(node, result.patch)) > ANNOTATIONS_MAX_BYTES) {
+        this.dropAnnotations(node, `the node's annotations would pass the API server's limit of ${ANNOTATIONS_MAX_BYTES} bytes`);
+        attempt--; // nothing was sent: recompute without the annotations
+        continue;
+      }
       const wait = this.writeWait();
       if (wait > 0) {
         // Whose churn it is: a desired state that moved since the last patch comes from IMDS
         // (tags or fields changing poll after poll); the same desired state patched again means
         // something on the node keeps undoing it.
-        const cause: PacingCause = this.patchedFor !== undefined && desired !== this.patchedFor ? 'imds' : 'other-writer';
+        const cause: PacingCause = this.patchedFor !== undefined && wanted !== this.patchedFor ? 'imds' : 'other-writer';
         if (this.pacing !== cause) {
           logger.warn(
             { node: node.name, cause, changes: changeSummary(result), waitMs: wait },
@@ -173,7 +190,7 @@ export class NodeSyncer {
       try {
         const updated = await this.o.client.patch(node.name, result.patch, this.o.writeSignal ?? this.o.signal);
         this.writeCredit -= 1;
-        this.patchedFor = desired;
+        this.patchedFor = wanted;
         metrics?.nodePatches.inc({ result: 'success' });
         metrics?.managedLabels.set(result.ownedLabels.length);
         metrics?.managedAnnotations.set(result.ownedAnnotations.length);
@@ -190,6 +207,12 @@ export class NodeSyncer {
         if (error.kind === 'not-found') {
           this.observed = null;
           return 'waiting';
+        }
+        if (isAnnotationsTooLarge(error) && this.annotationsDropped === undefined && Object.keys(desired.annotations).length > 0) {
+          // The annotations' size limit, counted the server's way: the labels matter more than the
+          // tags annotation, so they go without it rather than not at all.
+          this.dropAnnotations(node, error.message);
+          continue;
         }
         if (!error.retryable) {
           this.refusal = `the last node patch was refused (${error.status === undefined ? '' : `HTTP ${error.status}, `}${error.kind}); waiting for the next change or resync`;
@@ -213,6 +236,27 @@ export class NodeSyncer {
     }
     metrics?.reconciles.inc({ result: 'failed' });
     return 'failed';
+  }
+
+  /** Logs the keys left alone once per change of the set; the conflict count is a gauge. */
+  private report(result: ReconcileResult): void {
+    this.o.metrics?.labelConflicts.set(result.conflicts.length);
+    const { refused, conflicts, held } = result;
+    const signature = JSON.stringify([refused, conflicts, held]);
+    if (signature === this.reported) return;
+    this.reported = signature;
+    const { logger } = this.o;
+    if (refused.length) logger.warn({ keys: refused }, 'left keys alone: outside the agent\'s prefixes');
+    if (conflicts.length) logger.warn({ keys: conflicts }, 'left keys alone: another writer set them first, and they are not in the ownership record');
+    if (held.length) logger.warn({ keys: held }, 'kept labels at their last good value: IMDS sends a value that is not a valid label value');
+  }
+
+  /** Writes the labels without the annotations from now on, and says so: log, metric, Event. */
+  private dropAnnotations(node: NodeMeta, why: string): void {
+    this.annotationsDropped = why;
+    this.o.metrics?.tagsAnnotationDropped.inc();
+    this.o.logger.warn({ node: node.name, reason: why }, 'writing the labels without the tags annotation: it does not fit on the node');
+    this.sendEvent(node, { reason: 'TagsAnnotationDropped', type: 'Warning', message: `labels written without the tags annotation: ${why}` });
   }
 
   /** Milliseconds until the patch budget allows one more patch (0: now). */
@@ -254,11 +298,15 @@ export class NodeSyncer {
 
   private emitEvent(node: NodeMeta, result: ReconcileResult): void {
     const message = describeChanges(result);
-    if (!this.o.events || !message || !this.eventLimiter.tryTake()) return;
+    if (message) this.sendEvent(node, { reason: 'LabelsUpdated', message, type: 'Normal' });
+  }
+
+  private sendEvent(node: NodeMeta, event: NodeEvent): void {
+    if (!this.o.events || !this.eventLimiter.tryTake()) return;
     const sent = this.o.client
-      .event(node, { reason: 'LabelsUpdated', message: truncate(message, 1024), type: 'Normal' })
+      .event(node, { ...event, message: truncate(event.message, 1024) })
       .catch((err: unknown) => {
-        this.o.logger.warn({ err: { message: (err as Error).message } }, 'could not record the LabelsUpdated event');
+        this.o.logger.warn({ err: { message: (err as Error).message } }, `could not record the ${event.reason} event`);
       })
       .finally(() => this.events.delete(sent));
     this.events.add(sent);
@@ -276,6 +324,16 @@ function countChanges(metrics: Metrics | undefined, r: ReconcileResult): void {
     if (c.changed.length) metrics.labelChanges.inc({ operation: 'changed' }, c.changed.length);
     if (c.removed.length) metrics.labelChanges.inc({ operation: 'removed' }, c.removed.length);
   }
+}
+
+/** The API server's answer when an object's annotations pass their total size limit. */
+const isAnnotationsTooLarge = (error: KubeError) => error.kind === 'invalid' && /metadata\.annotations: Too long/i.test(error.message);
+
+/** The size the API server counts against its limit: every key and value, in bytes. */
+function annotationBytes(node: NodeMeta): number {
+  let total = 0;
+  for (const [key, value] of Object.entries(node.annotations)) total += Buffer.byteLength(key) + Buffer.byteLength(value);
+  return total;
 }
 
 function isOlder(a: string, b: string): boolean {

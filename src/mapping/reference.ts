@@ -196,8 +196,8 @@ export const SKIP_REASONS: Readonly<Record<SkipReason, string>> = {
 };
 
 export const PROBLEM_REASONS: Readonly<Record<ProblemReason, string>> = {
-  'invalid-value': 'IMDS sent a value that is not a valid label value (such as `West Europe` for a location). The label is left out rather than rewritten.',
-  'value-too-long': 'IMDS sent a value longer than 63 characters. The label is left out rather than shortened.',
+  'invalid-value': 'IMDS sent a value that is not a valid label value (such as `West Europe` for a location). Not rewritten: the label keeps its last good value.',
+  'value-too-long': 'IMDS sent a value longer than 63 characters. Not shortened: the label keeps its last good value.',
   'annotation-too-large': `The tags do not fit in \`<prefix>/tags\` (${TAGS_ANNOTATION_MAX_BYTES} bytes): some are left out of it and counted in \`<prefix>/tags-omitted\`.`,
 };
 
@@ -224,8 +224,29 @@ three well-known keys below, and only with \`labels.wellKnown\`.
 
 IMDS sends every value as a string and \`""\` for a missing one: a missing value means the label is
 absent, never empty. Every value is checked against Kubernetes' rules (at most 63 characters of
-\`[A-Za-z0-9._-]\`, starting and ending with a letter or digit). A value that fails is left out, never
-rewritten, and reported as a problem (in the agent's log and in \`imds-labeler render\`).
+\`[A-Za-z0-9._-]\`, starting and ending with a letter or digit). A field value that fails (a zone
+\`"1 "\`, a location \`West Europe\`, a vmSize with a space) is never rewritten and never removes the
+label: the label keeps the last good value the agent wrote (or stays absent if it never had one)
+until IMDS sends a valid value again. It is reported as a problem: one warning in the agent's log
+per change, naming the key, the IMDS field and the reason (never the value), the
+\`imds_labeler_mapping_problems\` gauge, and \`imds-labeler render\`. Tags differ: a tag whose value
+is not a valid label value is not labeled (below), and a label written for its earlier value is
+removed, because the tag's owner changed it.
+
+An answer without \`compute.vmSize\` or \`compute.location\` (such as \`{"compute":{}}\`), or nested
+deeper than any instance document, is no instance document: the labels stay as they are, and it
+is counted in \`imds_labeler_imds_invalid_documents_total\`.
+
+## Ownership
+
+The keys the agent wrote are listed on the node in \`<prefix>/owned-labels\` and
+\`<prefix>/owned-annotations\`; only those keys are the agent's. A key under its prefixes that the
+record does not name belongs to whoever set it: the agent never overwrites or removes it, and
+counts it in \`imds_labeler_label_conflicts\` when it would have written another value. A recorded
+key the agent no longer wants is removed, whatever the current config would write (a well-known
+key after \`labels.wellKnown\` is turned off), and only then dropped from the record; \`cleanup\`
+(the chart's uninstall hook) removes every recorded key. A recorded key outside the prefixes and
+the well-known keys (a forged record) is left alone.
 
 ## Labels from IMDS fields
 

@@ -21,10 +21,39 @@ export function createLogger(options: LoggerOptions): Logger {
     base: undefined,
     redact: { paths: ['authorization', 'token', '*.authorization', '*.token', '*.headers.authorization'], censor: '[redacted]' },
     formatters: { level: (label: string) => ({ level: label }) },
+    serializers: { err: serializeError, error: serializeError },
     timestamp: pino.stdTimeFunctions.isoTime,
   };
   const destination = options.format === 'pretty' ? prettyStream(options.destination ?? process.stderr) : options.destination;
   return destination ? pino(settings, destination) : pino(settings);
+}
+
+/** Fields of the agent's error classes (kind, status, field, ...) worth a log line; never headers or bodies. */
+const ERROR_FIELDS = ['kind', 'code', 'status', 'field', 'endpoint', 'attempts', 'reason'] as const;
+
+/**
+ * `err` and `error` fields as `{type, message, ...}`: the class name (ConfigError, KubeError,
+ * TypeError) and the message, plus the known fields of the agent's error classes and the cause.
+ * pino's own serializer calls anything with a string `message` an error and labels a plain object
+ * `"type":"Object","stack":""`; a plain object is kept as the caller wrote it instead. Stacks are
+ * kept for programming errors only, where they are what a bug report needs.
+ */
+export function serializeError(value: unknown, depth = 0): unknown {
+  if (!(value instanceof Error)) {
+    if (value === null || typeof value !== 'object') return value === undefined ? value : { message: String(value) };
+    return value;
+  }
+  const e = value as Error & Partial<Record<(typeof ERROR_FIELDS)[number], unknown>>;
+  const type = e.name && e.name !== 'Error' ? e.name : e.constructor.name;
+  const out: Record<string, unknown> = { type, message: e.message };
+  for (const key of ERROR_FIELDS) {
+    const field = e[key];
+    if (field !== undefined && (typeof field === 'string' || typeof field === 'number' || typeof field === 'boolean')) out[key] = field;
+  }
+  if (e.cause !== undefined && depth < 3) out.cause = serializeError(e.cause, depth + 1);
+  const programming = value instanceof TypeError || value instanceof RangeError || value instanceof ReferenceError || value instanceof SyntaxError;
+  if (programming && e.stack) out.stack = e.stack;
+  return out;
 }
 
 /** A logger that drops everything, for tests and library callers. */

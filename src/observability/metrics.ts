@@ -8,6 +8,8 @@ export const IMDS_LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.
 
 export interface MetricsOptions {
   version: string;
+  /** Source revision (commit) of the build; "unknown" when not known. */
+  revision?: string;
   /** Process metrics (RSS, CPU, event loop); off in unit tests that build many registries. */
   processMetrics?: boolean;
 }
@@ -140,6 +142,28 @@ export function createMetrics(options: MetricsOptions) {
       labelNames: ['reason'] as const,
       registers: r,
     }),
+    labelConflicts: new Gauge({
+      name: n('label_conflicts'),
+      help: 'Keys the agent would write that another writer set first on its node (not in the ownership record): left as they are.',
+      registers: r,
+    }),
+    mappingProblems: new Gauge({
+      name: n('mapping_problems'),
+      help: 'Labels and annotations of the latest mapping that IMDS sent a value for that cannot be written as it is, by source field and reason (invalid-value, value-too-long, annotation-too-large).',
+      labelNames: ['field', 'reason'] as const,
+      registers: r,
+    }),
+    imdsInvalidDocuments: new Counter({
+      name: n('imds_invalid_documents_total'),
+      help: 'IMDS instance answers refused as no instance document, by reason (not-json, html, schema, missing-fields, too-deep); the labels stay as they are.',
+      labelNames: ['reason'] as const,
+      registers: r,
+    }),
+    tagsAnnotationDropped: new Counter({
+      name: n('tags_annotation_dropped_total'),
+      help: 'Node patches sent without the tags annotation because the node\'s annotations would pass the API server\'s 256 KiB limit; the labels are written all the same.',
+      registers: r,
+    }),
     lastReconcile: new Gauge({
       name: n('last_reconcile_timestamp_seconds'),
       help: 'Unix time of the last reconcile pass that ended without error.',
@@ -147,13 +171,15 @@ export function createMetrics(options: MetricsOptions) {
     }),
     buildInfo: new Gauge({
       name: n('build_info'),
-      help: 'Always 1; the labels carry the agent version and the Node.js version.',
-      labelNames: ['version', 'nodejs_version'] as const,
+      help: 'Always 1; the labels carry the agent version, the source revision it was built from and the Node.js version.',
+      labelNames: ['version', 'revision', 'nodejs_version'] as const,
       registers: r,
     }),
   };
-  m.buildInfo.set({ version: options.version, nodejs_version: process.versions.node }, 1);
-  if (options.processMetrics) collectRuntimeMetrics(registry, METRIC_PREFIX);
+  m.buildInfo.set({ version: options.version, revision: options.revision ?? 'unknown', nodejs_version: process.versions.node }, 1);
+  // Unprefixed, under the names every Node.js dashboard and alert expects (process_cpu_seconds_total,
+  // nodejs_heap_size_used_bytes, ...); the scrape's job and pod labels tell the agent apart.
+  if (options.processMetrics) collectRuntimeMetrics(registry, '');
   return m;
 }
 

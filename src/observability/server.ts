@@ -29,7 +29,7 @@ export interface ObservabilityServerOptions {
   port: number;
   address: string;
   registry: Registry;
-  /** Liveness: false makes /healthz answer 503 and the kubelet restart the container. */
+  /** Liveness: false makes /healthz and /livez answer 503 and the kubelet restart the container. */
   health: () => HealthStatus;
   /** Readiness: not ok makes /readyz answer 503, with the reason as the body. */
   ready: () => HealthStatus;
@@ -46,14 +46,15 @@ export interface ObservabilityServer {
 const TEXT = 'text/plain; charset=utf-8';
 
 /**
- * The agent's HTTP endpoints: /metrics (Prometheus text format from the registry), /healthz and
- * /readyz. Answers GET and HEAD; anything else on a known path is 405, unknown paths are 404.
+ * The agent's HTTP endpoints: /metrics (Prometheus text format from the registry), /healthz (also
+ * as /livez) and /readyz. Answers GET and HEAD; anything else on a known path is 405, unknown paths are 404.
  * Health and readiness callbacks that throw count as unhealthy and not ready; a failing check's
  * reason is the body of its 503.
  */
 export function startObservabilityServer(options: ObservabilityServerOptions): Promise<ObservabilityServer> {
   const { registry } = options;
 
+  const live = (res: ServerResponse) => probe(res, options.health, 'unhealthy', 'health check failed');
   const routes: Record<string, (res: ServerResponse) => Promise<void> | void> = {
     '/metrics': async (res) => {
       let body: string;
@@ -65,7 +66,9 @@ export function startObservabilityServer(options: ObservabilityServerOptions): P
       }
       send(res, 200, registry.contentType, body);
     },
-    '/healthz': (res) => probe(res, options.health, 'unhealthy', 'health check failed'),
+    // /livez is the name Kubernetes components use; /healthz stays for probes already written.
+    '/healthz': live,
+    '/livez': live,
     '/readyz': (res) => probe(res, options.ready, 'not ready', 'readiness check failed'),
   };
 

@@ -170,7 +170,7 @@ for (let run = 0; run < (section('long') ? RUNS : 0); run++) {
     agent.cpu.push((cpu / polls) * 1000);
     agent.peak.push(mem.peakMiB);
     agent.rss.push(mem.rssMiB);
-    agent.heap.push(((await a.metric('imds_labeler_nodejs_heap_size_used_bytes')) ?? Number.NaN) / 1048576);
+    agent.heap.push(((await a.metric('nodejs_heap_size_used_bytes')) ?? Number.NaN) / 1048576);
     await a.stop();
   });
 }

@@ -82,7 +82,7 @@ const names = Array.from({ length: N }, (_, i) => `aks-pool-${String(i).padStart
 const dir = mkdtempSync(join(tmpdir(), 'imds-labeler-fleet-'));
 const sandbox = await startSandboxProcess({ nodes: names, dir });
 /** One client-node client for every agent (an agent process would have one each). */
-const api = createClientNodeNodeClient({ component: 'imds-labeler' }, await loadKubeConfig(sandbox.kubeconfig));
+const api = createClientNodeNodeClient({ component: 'imds-labeler' }, await loadKubeConfig({ kubeconfig: sandbox.kubeconfig, env: {} }));
 
 // ---- IMDS: one document per VM; the value of the tag `release` is the fleet-wide generation.
 const base = builtInFixture('default') as { compute: Record<string, unknown> };

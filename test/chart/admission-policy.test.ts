@@ -194,6 +194,17 @@ const CASES: Case[] = [
   { name: 'the well-known zone label changed, without opt-in', change: (n) => void (n.metadata.labels['topology.kubernetes.io/zone'] = 'westeurope-2'), expect: 'denied', says: 'refused: topology.kubernetes.io/zone' },
   { name: 'the well-known zone label changed, with opt-in', policy: 'wellKnown', change: (n) => void (n.metadata.labels['topology.kubernetes.io/zone'] = 'westeurope-2'), expect: 'allowed' },
   {
+    name: 'the well-known instance type removed, without opt-in (an earlier config wrote it)',
+    change: (n) => void delete n.metadata.labels['node.kubernetes.io/instance-type'],
+    expect: 'allowed',
+  },
+  {
+    name: 'the well-known instance type added, without opt-in',
+    change: (n) => void (n.metadata.labels['node.kubernetes.io/instance-type'] = 'Standard_X'),
+    expect: 'denied',
+    says: 'refused: node.kubernetes.io/instance-type',
+  },
+  {
     name: 'the well-known instance type removed, with opt-in',
     policy: 'wellKnown',
     change: (n) => void delete n.metadata.labels['node.kubernetes.io/instance-type'],

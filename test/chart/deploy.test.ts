@@ -47,8 +47,10 @@ describe('deploy/imds-labeler.yaml', () => {
 
 describe('deploy/cleanup/imds-labeler-cleanup.yaml', () => {
   it('is the cleanup Job with its own ServiceAccount and RBAC, in the agent\'s namespace', () => {
-    expect(cleanup.map(id).sort()).toEqual(['ClusterRole/imds-labeler-cleanup', 'ClusterRoleBinding/imds-labeler-cleanup', 'Job/imds-labeler-cleanup', 'ServiceAccount/imds-labeler-cleanup']);
-    expect(at(cleanup.find((o) => o.kind === 'Job'), 'spec', 'template', 'spec', 'containers', 0, 'args')).toEqual(['cleanup', '--all-nodes', '--label-prefix', 'imds-labeler.io']);
+    expect(cleanup.map(id).sort()).toEqual(['ClusterRole/imds-labeler-cleanup', 'ClusterRoleBinding/imds-labeler-cleanup', 'ConfigMap/imds-labeler-cleanup', 'Job/imds-labeler-cleanup', 'ServiceAccount/imds-labeler-cleanup']);
+    expect(at(cleanup.find((o) => o.kind === 'Job'), 'spec', 'template', 'spec', 'containers', 0, 'args')).toEqual(['cleanup', '--all-nodes', '--config', '/etc/imds-labeler/config.json']);
+    // The same config as the agent's.
+    expect(at(cleanup.find((o) => o.kind === 'ConfigMap'), 'data')).toEqual(at(main.find((o) => o.kind === 'ConfigMap'), 'data'));
   });
 
   it('lives in a subfolder, so kubectl apply -f deploy/ (not recursive) does not run it', () => {

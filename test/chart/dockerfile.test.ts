@@ -142,6 +142,28 @@ describe('Dockerfile', () => {
     expect(env).toContain('NODE_ENV=production');
   });
 
+  it('is the one source of NODE_OPTIONS: every mention in the docs and values keeps its flags', () => {
+    const env = runtimeOf('ENV').map((i) => i.args).join(' ');
+    const image = /NODE_OPTIONS="([^"]*)"/.exec(env)![1]!;
+    const flagNames = (options: string) => options.split(/\s+/).filter(Boolean).map((f) => f.replace(/=.*$/, '')).sort();
+    // A NODE_OPTIONS in extraEnv replaces the image's: an example that drops a flag (--jitless)
+    // silently changes the runtime. Sizes may differ; the flags may not.
+    const sources = ['docs/install.md', 'charts/imds-labeler/values.yaml', 'charts/imds-labeler/README.md', 'docs/values.md'];
+    let mentions = 0;
+    for (const path of sources) {
+      // Comment markers and table cells joined, so a mention that wraps a line reads as one.
+      const text = readFileSync(join(ROOT, path), 'utf8').replace(/\n\s*#\s?/g, ' ');
+      for (const at of [...text.matchAll(/NODE_OPTIONS/g)].map((m) => m.index)) {
+        const after = /^[^-\n]{0,12}((?:--[a-z-]+(?:=[0-9A-Za-z.]+)?(?:\s+|(?=[",)\s]|$)))+)/.exec(text.slice(at + 'NODE_OPTIONS'.length));
+        if (!after) continue; // a mention without flags ("the image's NODE_OPTIONS")
+        mentions++;
+        expect(flagNames(after[1]!), `${path}: ${after[0]}`).toEqual(flagNames(image));
+      }
+    }
+    expect(mentions).toBeGreaterThanOrEqual(3);
+    expect(readFileSync(join(ROOT, 'docs/install.md'), 'utf8')).toContain(`NODE_OPTIONS="${image}"`);
+  });
+
   it('exposes the metrics port the chart uses', () => {
     const values = parseYaml(readFileSync(join(CHART_DIR, 'values.yaml'), 'utf8')) as { config: { server: { port: number } } };
     expect(runtimeOf('EXPOSE').map((i) => i.args)).toEqual([String(values.config.server.port)]);

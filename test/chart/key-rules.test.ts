@@ -27,12 +27,16 @@ interface Rendered {
 
 async function renderChart(labels: Record<string, unknown>): Promise<Rendered> {
   const objects = render({ config: { labels } }, { apiVersions: [VAP_API] });
-  const [map, ...more] = objects.filter((o) => o.kind === 'ConfigMap' && typeof at(o, 'data', 'config.json') === 'string');
-  expect(more).toEqual([]);
+  // The agent's ConfigMap, and the cleanup hook's copy (Helm deletes the release's own before a post-delete hook runs).
+  const maps = objects.filter((o) => o.kind === 'ConfigMap' && typeof at(o, 'data', 'config.json') === 'string');
+  const [map, ...more] = maps.filter((o) => !String(at(o, 'metadata', 'name')).endsWith('-cleanup'));
+  const [cleanupMap, ...moreCleanup] = maps.filter((o) => String(at(o, 'metadata', 'name')).endsWith('-cleanup'));
+  expect([...more, ...moreCleanup]).toEqual([]);
   const agent = configSchema.parse(JSON.parse(at(map, 'data', 'config.json') as string)).labels;
   const args = at(find(objects, 'Job'), 'spec', 'template', 'spec', 'containers', 0, 'args') as string[];
   expect(args[0]).toBe('cleanup');
-  const { config } = await loadConfig({ argv: args.slice(1), env: {} }, { 'all-nodes': { type: 'boolean' } });
+  const readFile = () => at(cleanupMap, 'data', 'config.json') as string;
+  const { config } = await loadConfig({ argv: args.slice(1), env: {}, readFile }, { 'all-nodes': { type: 'boolean' } });
   return { objects, agent, cleanup: config.labels };
 }
 
@@ -41,7 +45,10 @@ function refusedBy(objects: K8sObject[], name: 'foreignLabels' | 'foreignAnnotat
   const variables = at(find(objects, 'ValidatingAdmissionPolicy'), 'spec', 'variables') as { name: string; expression: string }[];
   const expression = variables.find((v) => v.name === name)!.expression;
   const changed = name === 'foreignLabels' ? 'changedLabels' : 'changedAnnotations';
-  return env.evaluate(expression, { variables: { [changed]: keys } }) as string[];
+  // The agent setting every key: new values for all of them, none there before.
+  const set = Object.fromEntries(keys.map((k) => [k, 'v']));
+  const [now, before] = name === 'foreignLabels' ? ['newLabels', 'oldLabels'] : ['newAnnotations', 'oldAnnotations'];
+  return env.evaluate(expression, { variables: { [changed]: keys, [now]: set, [before]: {} } }) as string[];
 }
 
 /** Keys the agent may write under `labels`, and valid keys just outside them. */

@@ -11,7 +11,8 @@ requireTool(HELM);
 const podSpec = (o: K8sObject) => at(o, 'spec', 'template', 'spec') as Record<string, unknown>;
 const container = (o: K8sObject) => (at(o, 'spec', 'template', 'spec', 'containers', 0) ?? {}) as Record<string, unknown>;
 const agentConfig = (objects: K8sObject[]) => {
-  const maps = objects.filter((o) => o.kind === 'ConfigMap' && typeof at(o, 'data', 'config.json') === 'string');
+  // The agent's, not the cleanup hook's copy (whose equality the cleanup tests check).
+  const maps = objects.filter((o) => o.kind === 'ConfigMap' && !isHook(o) && typeof at(o, 'data', 'config.json') === 'string');
   expect(maps).toHaveLength(1);
   // JSON.parse, not a YAML parser: the agent reads JSON without loading one (docs/performance.md).
   return JSON.parse(at(maps[0], 'data', 'config.json') as string) as Record<string, unknown>;
@@ -41,6 +42,7 @@ describe('helm template with default values', () => {
       'ClusterRoleBinding/imds-labeler',
       'ClusterRoleBinding/imds-labeler-cleanup',
       'ConfigMap/imds-labeler',
+      'ConfigMap/imds-labeler-cleanup',
       'DaemonSet/imds-labeler',
       'Job/imds-labeler-cleanup',
       'ServiceAccount/imds-labeler',
@@ -184,11 +186,14 @@ describe('helm template across the values matrix', () => {
     expect(at(sm, 'spec', 'endpoints', 0, 'relabelings')).toEqual([{ sourceLabels: ['__meta_kubernetes_pod_node_name'], targetLabel: 'node', action: 'replace' }]);
   });
 
-  it('prometheus rule: the groups of files/alerts.yaml, unchanged', () => {
+  it('prometheus rule: the groups of files/alerts.yaml with the release\'s selector in place of the plain file\'s', () => {
     const rule = find(get('service monitor, rule and dashboard on'), 'PrometheusRule');
-    const file = parseYaml(readFileSync(join(CHART_DIR, 'files', 'alerts.yaml'), 'utf8')) as { groups: unknown[] };
-    expect(at(rule, 'spec')).toEqual({ groups: file.groups });
-    expect(file.groups.length).toBeGreaterThan(0);
+    const file = readFileSync(join(CHART_DIR, 'files', 'alerts.yaml'), 'utf8');
+    const releaseSelector = 'job="imds-labeler", namespace="imds-labeler"';
+    const expected = parseYaml(file.replaceAll('job=~".*imds-labeler.*"', releaseSelector)) as { groups: unknown[] };
+    expect(at(rule, 'spec')).toEqual({ groups: expected.groups });
+    expect(expected.groups.length).toBeGreaterThan(0);
+    expect(at(rule, 'spec', 'groups', 0, 'rules', 0, 'expr')).toBe(`up{${releaseSelector}} == 0`);
   });
 
   it('dashboard: a ConfigMap for the Grafana sidecar holding files/dashboard-fleet.json', () => {
@@ -238,14 +243,17 @@ describe('helm template across the values matrix', () => {
     const policy = JSON.stringify(find(objects, 'ValidatingAdmissionPolicy'));
     expect(policy).toContain("['azure.example.com/', 'vmtags.example.com/']");
     expect(policy).not.toContain('imds-labeler.io/');
-    expect(at(find(objects, 'Job'), 'spec', 'template', 'spec', 'containers', 0, 'args')).toEqual(['cleanup', '--all-nodes', '--label-prefix', 'azure.example.com', '--tag-prefix', 'vmtags.example.com']);
+    expect(at(find(objects, 'Job'), 'spec', 'template', 'spec', 'containers', 0, 'args')).toEqual(['cleanup', '--all-nodes', '--config', '/etc/imds-labeler/config.json']);
+    // The hook reads the agent's config, a copy that outlives the release's own ConfigMap.
+    expect(at(find(objects, 'ConfigMap', 'imds-labeler-cleanup'), 'data')).toEqual(at(find(objects, 'ConfigMap', 'imds-labeler'), 'data'));
   });
 
   it('well-known labels: in the config, and allowed by the policy', () => {
     const objects = get('well-known labels on');
     expect(configSchema.parse(agentConfig(objects)).labels).toMatchObject({ wellKnown: true, extras: ['spot', 'security'] });
     expect(JSON.stringify(find(objects, 'ValidatingAdmissionPolicy'))).toContain('topology.kubernetes.io/zone');
-    expect(JSON.stringify(find(get('defaults on a 1.30+ cluster'), 'ValidatingAdmissionPolicy'))).not.toContain('topology.kubernetes.io/zone');
+    // Without the opt-in the policy names them only to allow taking one back (admission-policy.test.ts runs the CEL).
+    expect(JSON.stringify(find(get('defaults on a 1.30+ cluster'), 'ValidatingAdmissionPolicy'))).toContain('&& !(k in variables.newLabels)');
   });
 
   it('everything set: every value lands where it belongs', () => {
@@ -317,7 +325,7 @@ describe('cleanup hook', () => {
   const job = find(objects, 'Job');
 
   it('is a post-delete hook whose ServiceAccount and RBAC come first and all go away on success', () => {
-    expect(kinds(objects)).toEqual(['ClusterRole/imds-labeler-cleanup', 'ClusterRoleBinding/imds-labeler-cleanup', 'Job/imds-labeler-cleanup', 'ServiceAccount/imds-labeler-cleanup']);
+    expect(kinds(objects)).toEqual(['ClusterRole/imds-labeler-cleanup', 'ClusterRoleBinding/imds-labeler-cleanup', 'ConfigMap/imds-labeler-cleanup', 'Job/imds-labeler-cleanup', 'ServiceAccount/imds-labeler-cleanup']);
     for (const o of objects) {
       expect(o.metadata.annotations?.['helm.sh/hook'], o.kind).toBe('post-delete');
       expect(o.metadata.annotations?.['helm.sh/hook-delete-policy'], o.kind).toBe('before-hook-creation,hook-succeeded');
@@ -335,7 +343,9 @@ describe('cleanup hook', () => {
     const spec = podSpec(job);
     expect(spec.serviceAccountName).toBe('imds-labeler-cleanup');
     expect(spec.restartPolicy).toBe('Never');
-    expect(container(job).args).toEqual(['cleanup', '--all-nodes', '--label-prefix', 'imds-labeler.io']);
+    expect(container(job).args).toEqual(['cleanup', '--all-nodes', '--config', '/etc/imds-labeler/config.json']);
+    expect(at(container(job), 'volumeMounts')).toEqual([{ name: 'config', mountPath: '/etc/imds-labeler', readOnly: true }]);
+    expect(spec.volumes).toEqual([{ name: 'config', configMap: { name: 'imds-labeler-cleanup' } }]);
     expect(at(job, 'spec', 'activeDeadlineSeconds')).toBe(300);
     expect(at(job, 'spec', 'backoffLimit')).toBe(3);
   });
@@ -373,7 +383,7 @@ describe('NOTES.txt', () => {
 
   it('says when the agent only logs (dry run) and when uninstall leaves the labels', () => {
     expect(notes({ config: { dryRun: true } }, true)).toContain('DRY-RUN');
-    expect(notes({ cleanup: { enabled: false } }, true)).toContain('imds-labeler cleanup --all-nodes --label-prefix imds-labeler.io');
+    expect(notes({ cleanup: { enabled: false } }, true)).toContain('imds-labeler cleanup --all-nodes --label-prefix imds-labeler.io --tag-prefix tags.imds-labeler.io');
   });
 });
 

@@ -72,6 +72,18 @@ describe('the bundle (dist/) on its own', () => {
     }
   });
 
+  it("carries client-node's KubeConfig and none of its generated API client: no API classes, models, undici or js-yaml", () => {
+    const kept = Object.values(built.metafile.outputs).flatMap((o) => Object.entries(o.inputs).filter(([, v]) => v.bytesInOutput > 0).map(([i]) => i));
+    expect(kept.some((i) => i.endsWith('client-node/dist/config.js'))).toBe(true);
+    expect(kept.filter((i) => /client-node\/dist\/(gen\/(apis|models|types)\/|watch\.js)|node_modules\/(undici|js-yaml)\//.test(i))).toEqual([]);
+  });
+
+  it('outside a cluster with no kubeconfig: exit 2 at once with what to do', async () => {
+    const r = await run(['agent', '--node-name', 'n', '--port', '0'], imageNodeOptions(app));
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(/no Kubernetes configuration: not in a pod .*pass --kubeconfig FILE/);
+  });
+
   it('runs the agent with the image\'s node options on the largest IMDS answer it accepts', async () => {
     // The image caps V8's old space (Dockerfile); the agent must still parse an answer just under
     // imds.maxResponseBytes: thousands of addresses on a NIC, 50 tags at Azure's size limits.
@@ -106,4 +118,34 @@ describe('the bundle (dist/) on its own', () => {
       await Promise.all([emulator.close(), sandbox.close()]);
     }
   }, 90_000);
+
+  it('cleans 2,000 nodes of about 12 KB each with the image\'s node options, a page at a time', async () => {
+    // The whole list (24 MB of JSON, more as objects) does not fit the image's 16 MiB old space.
+    const names = Array.from({ length: 2_000 }, (_, i) => `node-${String(i).padStart(4, '0')}`);
+    const sandbox = await startSandbox({ port: 0, nodes: names });
+    const padding = 'p'.repeat(12 * 1024);
+    for (const name of names) {
+      const node = sandbox.getNode(name)!;
+      const meta = node.metadata as { labels: Record<string, string>; annotations?: Record<string, string> };
+      sandbox.putNode({
+        ...node,
+        metadata: {
+          ...node.metadata,
+          labels: { ...meta.labels, 'imds-labeler.io/zone': '1' },
+          annotations: { ...meta.annotations, 'example.com/padding': padding, 'imds-labeler.io/owned-labels': 'imds-labeler.io/zone' },
+        },
+      });
+    }
+    const kubeconfig = join(dirname(app), 'kubeconfig-cleanup');
+    sandbox.writeKubeconfig(kubeconfig);
+    try {
+      const r = await run(['cleanup', '--all-nodes', '--kubeconfig', kubeconfig, '--log-level', 'warn'], imageNodeOptions(app));
+      expect(r.code, r.stderr.slice(-2_000)).toBe(0);
+      const left = names.filter((name) => 'imds-labeler.io/zone' in ((sandbox.getNode(name)!.metadata as { labels: Record<string, string> }).labels));
+      expect(left).toEqual([]);
+      expect(sandbox.counters().byVerbResource['patch nodes']).toBe(2_000);
+    } finally {
+      await sandbox.close();
+    }
+  }, 300_000);
 });

@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
+import { VERSION } from '../../src/version.ts';
 import { ALL_COMMANDS as COMMANDS } from '../../testbed/commands.ts';
 import { ENTRY, ROOT } from '../helpers/agentProcess.ts';
 
@@ -25,10 +26,28 @@ describe('imds-labeler command line', () => {
     expect(r.stdout).toContain(`Usage: imds-labeler ${name}`);
   });
 
-  it.each(Object.keys(COMMANDS))('%s exits 2 on an unknown flag, naming it', (name) => {
+  it.each(Object.keys(COMMANDS))('%s exits 2 on an unknown flag, naming it, with its usage', (name) => {
     const r = run([name, '--no-such-flag']);
     expect(r.status).toBe(2);
-    expect(r.stderr).toMatch(/no-such-flag/);
+    expect(r.stderr).toMatch(/unknown flag --no-such-flag/);
+    expect(r.stderr).toContain(`Usage: imds-labeler ${name}`);
+  });
+
+  it.each([
+    [['agent', '--pol-period', '5s'], 'did you mean --poll-period?'],
+    [['render', '--tag-exclud', 'x'], 'did you mean --tag-exclude?'],
+    [['emulator', '--prot', '1'], 'did you mean --port?'],
+    [['agnet'], 'did you mean "agent"?'],
+  ])('%j: %s', (args, hint) => {
+    const r = run(args);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain(hint);
+  });
+
+  it.each([['--version'], ['version'], ['-v']])('%s prints the version, revision and Node.js version', (arg) => {
+    const r = run([arg]);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`^imds-labeler ${VERSION.replaceAll('.', '\\.')} \\(revision \\S+, Node\\.js ${process.versions.node.replaceAll('.', '\\.')}\\)\\n$`));
   });
 
   // 250 characters: a valid prefix, but tags.<prefix> is 255, over a DNS subdomain's 253.

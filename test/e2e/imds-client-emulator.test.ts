@@ -248,6 +248,23 @@ describe('createImds: retries and the shared rate limit against the emulator', (
     expect(await metricSum(metrics.imdsRateLimiterWaits)).toBe(8); // the burst of 2 went at once, the rest waited
   });
 
+  it.each([
+    ['an empty compute section', { fixture: { compute: {}, network: {} } }, 'missing-fields', /compute\.location.*compute\.vmSize/],
+    ['a document without vmSize and location', { fixture: { compute: { vmId: 'x', zone: '1', platformFaultDomain: '0' } } }, 'missing-fields', /compute\.vmSize/],
+    ['JSON nested 3,000 levels deep (6 KB)', { faults: fault({ deepNesting: { levels: 3_000 } }) }, 'too-deep', /nested deeper than/],
+  ] as const)('%s is a document error, not retried', async (_name, options, reason, message) => {
+    const imds = await emulator(options as EmulatorOptions);
+    const metrics = createMetrics({ version: 'test' });
+    const stack = createImds(imdsConfig(imds.url), { metrics, random: () => 0 });
+    const error = await imdsFailure(stack.fetchInstance());
+    expect(error.kind).toBe('schema');
+    expect(error.retryable).toBe(false);
+    expect(error.message).toMatch(message);
+    expect(imds.requests().total).toBe(1);
+    expect(await metricSum(metrics.imdsRetries)).toBe(0);
+    expect(await metricSum(metrics.imdsInvalidDocuments, { reason })).toBe(1);
+  });
+
   it('an abort ends a retrying fetch at once', async () => {
     const imds = await emulator({ faults: fault({ status: 503 }) });
     const stack = createImds(imdsConfig(imds.url), { random: () => 0.99 });

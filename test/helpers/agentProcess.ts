@@ -18,9 +18,15 @@ export interface AgentProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
+/** What to run: by default the TypeScript entry; the shipped bundle with the image's node options. */
+export interface AgentLaunch {
+  entry?: string;
+  nodeOptions?: string[];
+}
+
 /** Runs `imds-labeler agent` as a real process with JSON logs, on a free metrics port. */
-export async function startAgentProcess(args: string[], env: NodeJS.ProcessEnv = {}): Promise<AgentProcess> {
-  const proc = spawn(process.execPath, [ENTRY, 'agent', '--port', '0', '--address', '127.0.0.1', ...args], {
+export async function startAgentProcess(args: string[], env: NodeJS.ProcessEnv = {}, launch: AgentLaunch = {}): Promise<AgentProcess> {
+  const proc = spawn(process.execPath, [...(launch.nodeOptions ?? []), launch.entry ?? ENTRY, 'agent', '--port', '0', '--address', '127.0.0.1', ...args], {
     env: { PATH: process.env.PATH, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -95,4 +101,23 @@ export async function startAgentProcess(args: string[], env: NodeJS.ProcessEnv =
       return exited;
     },
   };
+}
+
+/** Runs the CLI to its exit (killed after 20 s, which fails the test). */
+export function runToExit(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const proc = spawn(process.execPath, [ENTRY, ...args], { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    proc.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    proc.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL');
+      reject(new Error(`did not exit; stderr: ${stderr}`));
+    }, 20_000);
+    proc.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
 }

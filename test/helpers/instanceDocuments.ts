@@ -1,5 +1,5 @@
 import { configSchema, type ConfigInput } from '../../src/config/schema.ts';
-import { parseInstanceDocument, type InstanceDocument } from '../../src/imds/document.ts';
+import { canonicalizeKeys, instanceDocumentSchema, type InstanceDocument } from '../../src/imds/document.ts';
 
 /** IMDS documents as the wire sends them (every primitive a string), for mapping tests. */
 
@@ -52,15 +52,22 @@ export const REGIONAL_WIRE = {
 
 type Wire = { compute: Record<string, unknown>; network?: unknown };
 
-/** The wire document with compute fields replaced ("" or undefined to blank one). */
+/**
+ * The wire document with compute fields replaced ("" or undefined to blank one). Through the
+ * schema only, not the client's check for the fields every VM has: render() is a total function
+ * of any schema-valid document, even one the client refuses (no vmSize, no location).
+ */
 export function doc(base: Wire, compute: Record<string, unknown> = {}): InstanceDocument {
   const merged: Record<string, unknown> = { ...base.compute };
   for (const [k, v] of Object.entries(compute)) {
     if (v === undefined) delete merged[k];
     else merged[k] = v;
   }
-  return parseInstanceDocument({ ...base, compute: merged });
+  return schemaDocument({ ...base, compute: merged });
 }
+
+/** A decoded answer through the document schema alone (see doc()). */
+export const schemaDocument = (json: unknown): InstanceDocument => instanceDocumentSchema.parse(canonicalizeKeys(json));
 
 export type LabelsInput = NonNullable<ConfigInput['labels']>;
 
@@ -68,7 +75,7 @@ export type LabelsInput = NonNullable<ConfigInput['labels']>;
 export const labelsConfig = (labels: LabelsInput = {}) => configSchema.parse({ labels }).labels;
 
 /** Every field IMDS can send that becomes a key (with every extra and the well-known keys on), and tags. */
-export const EVERY_FIELD_DOCUMENT = parseInstanceDocument({
+export const EVERY_FIELD_DOCUMENT = schemaDocument({
   compute: {
     azEnvironment: 'AzurePublicCloud', location: 'westeurope', vmSize: 'Standard_D4s_v5', zone: '2', physicalZone: 'westeurope-AZ02',
     platformFaultDomain: '0', platformUpdateDomain: '3', platformSubFaultDomain: '1', priority: 'Spot', evictionPolicy: 'Delete', osType: 'Linux',

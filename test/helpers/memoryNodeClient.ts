@@ -52,10 +52,15 @@ export class MemoryNodeClient implements NodeClient {
     for (const w of this.watchers) if (w.name === node.name) w.handlers.onEvent(type, structuredClone(node));
   }
 
-  async list(options: { name?: string } = {}) {
+  /** Pages as the API server does: sorted by name, `continue` is the last name of the page. */
+  async list(options: { name?: string; limit?: number; continue?: string } = {}) {
     this.take('list');
-    const nodes = [...this.nodes.values()].filter((n) => !options.name || n.name === options.name);
-    return { nodes: structuredClone(nodes), resourceVersion: String(this.rv) };
+    const nodes = [...this.nodes.values()]
+      .filter((n) => (!options.name || n.name === options.name) && (!options.continue || n.name > options.continue))
+      .sort((a, b) => (a.name < b.name ? -1 : 1));
+    const page = options.limit ? nodes.slice(0, options.limit) : nodes;
+    const more = page.length < nodes.length;
+    return { nodes: structuredClone(page), resourceVersion: String(this.rv), ...(more ? { continue: page.at(-1)!.name } : {}) };
   }
 
   watch(name: string, options: WatchOptions, handlers: WatchHandlers): Promise<WatchEnd> {

@@ -280,9 +280,13 @@ describe('a real Prometheus scraping real agents', () => {
       if (rule.alert === 'ImdsLabelerAbsent') {
         expect(r, rule.alert).toEqual([]);
       } else if (rule.alert === 'ImdsLabelerHighMemory') {
-        // No agent is near the shipped 200 MiB threshold; the measurement itself has series.
+        // No agent is near the shipped threshold (80% of the 128Mi limit); the measurement itself has series.
         expect(r, rule.alert).toEqual([]);
         expect((await query(prom!.url, rule.expr.replace(/ > \d+$/, ''))).length, rule.expr).toBe(2);
+      } else if (rule.alert === 'ImdsLabelerNodeUnlabelled') {
+        // Both running agents labelled their nodes; the measurement itself has series.
+        expect(r, rule.alert).toEqual([]);
+        expect((await query(prom!.url, rule.expr.replace(/ == 0$/, ''))).length, rule.expr).toBe(2);
       } else {
         expect(nodes(r), `${rule.alert}: ${rule.expr}`).toEqual([rule.alert === 'ImdsLabelerDown' ? 'node-down' : 'node-faulty']);
       }
@@ -297,6 +301,9 @@ describe('a real Prometheus scraping real agents', () => {
         expect(r, rule.alert).toEqual([]);
         const absent = await query(prom!.url, rule.expr.replace('job=~".*imds-labeler.*"', 'job="no-such-job"'));
         expect(absent, rule.alert).toHaveLength(1);
+      } else if (rule.alert === 'ImdsLabelerNodeUnlabelled') {
+        expect(r, rule.alert).toEqual([]);
+        expect((await query(prom!.url, rule.expr.replace(/ == 0$/, ''))).length, rule.expr).toBe(2);
       } else {
         expect(r.length, `${rule.alert}: ${rule.expr}`).toBeGreaterThan(0);
       }

@@ -15,6 +15,8 @@ import { startSandbox } from '../../testbed/kube-sandbox/server.ts';
 import { render } from '../../src/mapping/render.ts';
 import { createLogger } from '../../src/observability/logger.ts';
 import { createMetrics, type Metrics } from '../../src/observability/metrics.ts';
+import { afterAll, afterEach, beforeAll } from 'vitest';
+import type { AgentProcess } from '../helpers/agentProcess.ts';
 import { sleep } from '../helpers/wait.ts';
 
 /**
@@ -273,3 +275,31 @@ export function same(a: Record<string, string>, b: Record<string, string>): bool
   return ka.length === kb.length && ka.every((k, i) => k === kb[i] && a[k] === b[k]);
 }
 
+/**
+ * A world for tests of the agent process: started before the file's tests; after each test the
+ * agent process (set `agent`) is killed and the emulator's and sandbox's faults are cleared.
+ */
+export function processWorld(nodes: string[]): { readonly world: World; agent: AgentProcess | undefined } {
+  let world: World | undefined;
+  const env = {
+    get world(): World {
+      return world!;
+    },
+    agent: undefined as AgentProcess | undefined,
+  };
+  beforeAll(async () => {
+    world = await startWorld({ nodes });
+  });
+  afterAll(async () => {
+    await world?.close();
+  });
+  afterEach(async () => {
+    const agent = env.agent;
+    if (agent && agent.proc.exitCode === null && agent.proc.signalCode === null) await agent.stop('SIGKILL');
+    env.agent = undefined;
+    world!.emulator.setFaults({ faults: [] });
+    world!.emulator.setFixture(defaultWire());
+    world!.sandbox.setFaults({ faults: [] });
+  });
+  return env;
+}

@@ -103,6 +103,20 @@ describe('Kubernetes API faults on the patch', () => {
     // The resync (5 s here) tries again.
     await converged(next, 'converged after the resync');
   });
+
+  it.each([
+    ['an RBAC denial', 403, 'nodes "node-0" is forbidden: User "system:serviceaccount:kube-system:imds-labeler" cannot patch resource "nodes"', /^Kubernetes API answered 403 Forbidden: nodes "node-0" is forbidden: User .* cannot patch resource "nodes" \(reason Forbidden\); check the ClusterRole/],
+    ['an admission policy denial quoting the value', 403, 'admission webhook "tags.example.com" denied the request: value "secret-tag-value-7" is not allowed', /^Kubernetes API answered 403 Forbidden: admission webhook "tags\.example\.com" denied the request: value "<redacted>" is not allowed \(reason Forbidden\)/],
+    ['a 422 quoting the value', 422, 'a label value must be 63 characters or less', /^Kubernetes API answered 422 Unprocessable Entity: nodes "node-0" is invalid: metadata: Invalid value: "<redacted>": a label value .* \(reason Invalid\)/],
+  ])('%s on the patch: the log carries the API server\'s message and reason, never the tag value', async (_what, status, message, logged) => {
+    agent = await startInProcessAgent(world);
+    await converged();
+    world.sandbox.setFaults({ faults: [{ verb: 'patch', resource: 'nodes', status, message }] });
+    world.emulator.setFixture(wireWithTags([{ name: 'owner', value: 'secret-tag-value-7' }]));
+    const line = await waitFor('the refusal logged', () => agent!.logs.find((l) => l.msg === 'node patch refused; waiting for the next change or resync'), { accept: Boolean });
+    expect((line!.err as { message: string }).message).toMatch(logged);
+    expect(agent!.raw.filter((l) => !/"level":"(debug|trace)"/.test(l)).join('\n')).not.toContain('secret-tag-value-7');
+  });
 });
 
 describe('Kubernetes API faults on the watch and at start-up', () => {

@@ -1,10 +1,9 @@
-import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import net, { type AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ENTRY, startAgentProcess, type AgentProcess } from '../helpers/agentProcess.ts';
-import { agentConfig, defaultWire, desiredFor, matchesDesired, nodeMeta, ownershipProblems, startWorld, wireWithTags, type World } from './harness.ts';
+import { describe, expect, it } from 'vitest';
+import { runToExit, startAgentProcess } from '../helpers/agentProcess.ts';
+import { agentConfig, defaultWire, desiredFor, matchesDesired, nodeMeta, ownershipProblems, processWorld, wireWithTags } from './harness.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 /**
@@ -13,112 +12,78 @@ import { waitFor } from '../helpers/wait.ts';
  */
 
 const NODE = 'node-0';
-let world: World;
-let agent: AgentProcess | undefined;
-
-beforeAll(async () => {
-  world = await startWorld({ nodes: [NODE] });
-});
-afterAll(async () => {
-  await world?.close();
-});
-afterEach(async () => {
-  if (agent && agent.proc.exitCode === null && agent.proc.signalCode === null) await agent.stop('SIGKILL');
-  agent = undefined;
-  world.emulator.setFaults({ faults: [] });
-  world.emulator.setFixture(defaultWire());
-  world.sandbox.setFaults({ faults: [] });
-});
+const ctx = processWorld([NODE]);
 
 const start = (extra: string[] = []) =>
-  startAgentProcess(['--node-name', NODE, '--kubeconfig', world.kubeconfig, '--imds-endpoint', world.emulator.url, '--poll-period', '200ms', '--poll-jitter', '0', '--resync-period', '2s', ...extra]);
+  startAgentProcess(['--node-name', NODE, '--kubeconfig', ctx.world.kubeconfig, '--imds-endpoint', ctx.world.emulator.url, '--poll-period', '200ms', '--poll-jitter', '0', '--resync-period', '2s', ...extra]);
 const config = agentConfig();
-const converged = (wire: unknown, what: string) => waitFor(what, () => matchesDesired(world.sandbox, desiredFor(wire, config)), { accept: Boolean, timeoutMs: 30_000 });
-const patches = () => world.sandbox.counters().byVerbResource['patch nodes'] ?? 0;
+const converged = (wire: unknown, what: string) => waitFor(what, () => matchesDesired(ctx.world.sandbox, desiredFor(wire, config)), { accept: Boolean, timeoutMs: 30_000 });
+const patches = () => ctx.world.sandbox.counters().byVerbResource['patch nodes'] ?? 0;
 
 describe('signals', () => {
   it('SIGTERM during a patch: exits 0, the write in flight completes, the node is consistent', async () => {
-    agent = await start();
+    ctx.agent = await start();
     await converged(defaultWire(), 'initial labels');
-    world.sandbox.setFaults({ faults: [{ verb: 'patch', resource: 'nodes', latencyMs: 1500 }] });
+    ctx.world.sandbox.setFaults({ faults: [{ verb: 'patch', resource: 'nodes', latencyMs: 1500 }] });
     const next = wireWithTags([{ name: 'in-flight', value: 'yes' }]);
     const sent = patches();
-    world.emulator.setFixture(next);
+    ctx.world.emulator.setFixture(next);
     await waitFor('a patch in flight', patches, { accept: (n) => n > sent, timeoutMs: 20_000 });
-    expect(nodeMeta(world.sandbox).labels['tags.imds-labeler.io/in-flight']).toBeUndefined();
-    expect(await agent.stop('SIGTERM')).toBe(0);
-    expect(ownershipProblems(world.sandbox)).toEqual([]);
+    expect(nodeMeta(ctx.world.sandbox).labels['tags.imds-labeler.io/in-flight']).toBeUndefined();
+    expect(await ctx.agent.stop('SIGTERM')).toBe(0);
+    expect(ownershipProblems(ctx.world.sandbox)).toEqual([]);
     // The agent waits (up to 5 s) for the write in flight: it reached the node.
-    expect(matchesDesired(world.sandbox, desiredFor(next, config))).toBe(true);
-    expect(agent.logs.some((l) => l.msg === 'stopped')).toBe(true);
+    expect(matchesDesired(ctx.world.sandbox, desiredFor(next, config))).toBe(true);
+    expect(ctx.agent.logs.some((l) => l.msg === 'stopped')).toBe(true);
   });
 
   it('SIGTERM while IMDS hangs and every poll is retrying: exits 0, labels in place', async () => {
-    agent = await start();
+    ctx.agent = await start();
     await converged(defaultWire(), 'initial labels');
-    const before = nodeMeta(world.sandbox).labels;
-    world.emulator.setFaults({ faults: [{ path: '/metadata/instance', hang: true }] });
-    await waitFor('a hung request timed out', () => agent!.metricValue('imds_labeler_imds_timeouts_total'), { accept: (v) => (v ?? 0) >= 1, timeoutMs: 30_000 });
-    expect(await agent.stop('SIGTERM')).toBe(0);
-    expect(nodeMeta(world.sandbox).labels).toEqual(before);
+    const before = nodeMeta(ctx.world.sandbox).labels;
+    ctx.world.emulator.setFaults({ faults: [{ path: '/metadata/instance', hang: true }] });
+    await waitFor('a hung request timed out', () => ctx.agent!.metricValue('imds_labeler_imds_timeouts_total'), { accept: (v) => (v ?? 0) >= 1, timeoutMs: 30_000 });
+    expect(await ctx.agent.stop('SIGTERM')).toBe(0);
+    expect(nodeMeta(ctx.world.sandbox).labels).toEqual(before);
   });
 
   it('SIGTERM while the API server refuses connections: exits 0', async () => {
-    world.sandbox.setFaults({ faults: [], refuse: { forMs: 60_000, mode: 'reset' } });
-    agent = await start();
-    await waitFor('two refused lists', () => agent!.logs.filter((l) => l.msg === 'node list failed').length, { accept: (n) => n >= 2, timeoutMs: 20_000 });
-    expect(await agent.stop('SIGTERM')).toBe(0);
+    ctx.world.sandbox.setFaults({ faults: [], refuse: { forMs: 60_000, mode: 'reset' } });
+    ctx.agent = await start();
+    await waitFor('two refused lists', () => ctx.agent!.logs.filter((l) => l.msg === 'node list failed').length, { accept: (n) => n >= 2, timeoutMs: 20_000 });
+    expect(await ctx.agent.stop('SIGTERM')).toBe(0);
   });
 
   it.each(['SIGINT', 'SIGHUP'] as const)('%s: a clean shutdown, exit 0, the labels in place', async (signal) => {
-    agent = await start();
+    ctx.agent = await start();
     await converged(defaultWire(), 'initial labels');
-    const before = nodeMeta(world.sandbox).labels;
-    expect(await agent.stop(signal)).toBe(0);
-    expect(agent.logs.map((l) => l.msg)).toEqual(expect.arrayContaining(['shutting down', 'stopped']));
-    expect(nodeMeta(world.sandbox).labels).toEqual(before);
+    const before = nodeMeta(ctx.world.sandbox).labels;
+    expect(await ctx.agent.stop(signal)).toBe(0);
+    expect(ctx.agent.logs.map((l) => l.msg)).toEqual(expect.arrayContaining(['shutting down', 'stopped']));
+    expect(nodeMeta(ctx.world.sandbox).labels).toEqual(before);
   });
 
   it('SIGKILL at any point, then a restart: the node is consistent after every kill and matches IMDS after every restart', async () => {
-    agent = await start();
+    ctx.agent = await start();
     await converged(defaultWire(), 'initial labels');
     for (let round = 0; round < 4; round++) {
       // Half the kills land during a slow patch, half right after IMDS changed.
-      if (round % 2 === 0) world.sandbox.setFaults({ faults: [{ verb: 'patch', resource: 'nodes', latencyMs: 400 }] });
+      if (round % 2 === 0) ctx.world.sandbox.setFaults({ faults: [{ verb: 'patch', resource: 'nodes', latencyMs: 400 }] });
       const tags = Array.from({ length: round + 1 }, (_, i) => ({ name: `k${round}-${i}`, value: String(i) }));
       const next = wireWithTags(round === 3 ? [] : tags);
       const sent = patches();
-      world.emulator.setFixture(next);
+      ctx.world.emulator.setFixture(next);
       if (round % 2 === 0) await waitFor('a patch in flight', patches, { accept: (n) => n > sent, timeoutMs: 20_000 });
-      await agent.stop('SIGKILL');
-      expect(agent.proc.signalCode).toBe('SIGKILL');
-      expect(ownershipProblems(world.sandbox), `after kill ${round}`).toEqual([]);
-      world.sandbox.setFaults({ faults: [] });
-      agent = await start();
+      await ctx.agent.stop('SIGKILL');
+      expect(ctx.agent.proc.signalCode).toBe('SIGKILL');
+      expect(ownershipProblems(ctx.world.sandbox), `after kill ${round}`).toEqual([]);
+      ctx.world.sandbox.setFaults({ faults: [] });
+      ctx.agent = await start();
       await converged(next, `converged after restart ${round}`);
-      expect(ownershipProblems(world.sandbox), `after restart ${round}`).toEqual([]);
+      expect(ownershipProblems(ctx.world.sandbox), `after restart ${round}`).toEqual([]);
     }
   });
 });
-
-/** Runs the CLI to its exit. */
-function run(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, [ENTRY, ...args], { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    proc.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    proc.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    const timer = setTimeout(() => {
-      proc.kill('SIGKILL');
-      reject(new Error(`did not exit; stderr: ${stderr}`));
-    }, 20_000);
-    proc.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 describe('configuration errors exit 2 and name the field', () => {
   it.each([
@@ -130,28 +95,28 @@ describe('configuration errors exit 2 and name the field', () => {
     { name: 'a wrong type', yaml: 'dryRun: maybe\n', field: 'dryRun' },
     { name: 'a response cap too large', yaml: 'imds:\n  maxResponseBytes: 1073741824\n', field: 'imds.maxResponseBytes' },
   ])('$name', async ({ yaml, field }) => {
-    const file = join(world.dir, `bad-${field}.yaml`);
+    const file = join(ctx.world.dir, `bad-${field}.yaml`);
     writeFileSync(file, yaml);
-    const r = await run(['agent', '--config', file, '--node-name', NODE, '--kubeconfig', world.kubeconfig, '--port', '0']);
+    const r = await runToExit(['agent', '--config', file, '--node-name', NODE, '--kubeconfig', ctx.world.kubeconfig, '--port', '0']);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain(field);
     expect(r.stderr).not.toMatch(/\n\s+at /); // a message, not a stack trace
   });
 
   it('a config file that is not JSON or YAML, or not a mapping, or missing', async () => {
-    const bad = join(world.dir, 'bad.yaml');
+    const bad = join(ctx.world.dir, 'bad.yaml');
     writeFileSync(bad, 'poll: [unclosed\n');
-    const list = join(world.dir, 'list.yaml');
+    const list = join(ctx.world.dir, 'list.yaml');
     writeFileSync(list, '- a\n- b\n');
-    const badJson = join(world.dir, 'bad.json');
+    const badJson = join(ctx.world.dir, 'bad.json');
     writeFileSync(badJson, '{"poll": {"period": "60s",}\n');
     for (const [file, message] of [
       [bad, /not valid JSON or YAML/],
       [badJson, /not valid JSON or YAML/],
       [list, /mapping at the top level/],
-      [join(world.dir, 'missing.yaml'), /cannot read config file.*ENOENT/],
+      [join(ctx.world.dir, 'missing.yaml'), /cannot read config file.*ENOENT/],
     ] as const) {
-      const r = await run(['agent', '--config', file, '--node-name', NODE]);
+      const r = await runToExit(['agent', '--config', file, '--node-name', NODE]);
       expect(r.code, file).toBe(2);
       expect(r.stderr).toMatch(message);
     }
@@ -159,7 +124,7 @@ describe('configuration errors exit 2 and name the field', () => {
 
   it('NODE_NAME missing or empty: a clear error, exit 2', async () => {
     for (const env of [{}, { NODE_NAME: '' }]) {
-      const r = await run(['agent', '--kubeconfig', world.kubeconfig, '--port', '0'], env);
+      const r = await runToExit(['agent', '--kubeconfig', ctx.world.kubeconfig, '--port', '0'], env);
       expect(r.code).toBe(2);
       expect(r.stderr).toMatch(/kube\.nodeName.*NODE_NAME/);
       expect(r.stderr).not.toMatch(/\n\s+at /);
@@ -170,9 +135,9 @@ describe('configuration errors exit 2 and name the field', () => {
     { name: 'no clusters', yaml: 'apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n' },
     { name: 'a current-context that names nothing', yaml: 'apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {server: "https://127.0.0.1:1"}\ncontexts:\n- name: x\n  context: {cluster: c, user: u}\ncurrent-context: nope\nusers:\n- name: u\n  user: {token: abc}\n' },
   ])('a kubeconfig with $name: exit 2, one line naming the file', async ({ name, yaml }) => {
-    const file = join(world.dir, `${name.replaceAll(' ', '-')}.kubeconfig`);
+    const file = join(ctx.world.dir, `${name.replaceAll(' ', '-')}.kubeconfig`);
     writeFileSync(file, yaml);
-    const r = await run(['agent', '--node-name', NODE, '--kubeconfig', file, '--port', '0']);
+    const r = await runToExit(['agent', '--node-name', NODE, '--kubeconfig', file, '--port', '0']);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain(file);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
@@ -187,7 +152,7 @@ describe('configuration errors exit 2 and name the field', () => {
     await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
     try {
       const taken = String((holder.address() as AddressInfo).port);
-      const r = await run(['agent', '--node-name', NODE, '--kubeconfig', world.kubeconfig, '--imds-endpoint', world.emulator.url, ...args.map((a) => (a === 'TAKEN' ? taken : a))]);
+      const r = await runToExit(['agent', '--node-name', NODE, '--kubeconfig', ctx.world.kubeconfig, '--imds-endpoint', ctx.world.emulator.url, ...args.map((a) => (a === 'TAKEN' ? taken : a))]);
       expect(r.code).toBe(code);
       expect(r.stderr).toMatch(says);
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
@@ -197,8 +162,8 @@ describe('configuration errors exit 2 and name the field', () => {
   });
 
   it('an unreadable kubeconfig: exit 2, naming the file', async () => {
-    const r = await run(['agent', '--node-name', NODE, '--kubeconfig', join(world.dir, 'nope'), '--port', '0']);
+    const r = await runToExit(['agent', '--node-name', NODE, '--kubeconfig', join(ctx.world.dir, 'nope'), '--port', '0']);
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain(join(world.dir, 'nope'));
+    expect(r.stderr).toContain(join(ctx.world.dir, 'nope'));
   });
 });

@@ -76,7 +76,7 @@ describe(`alerts (${ALERTS_PATH})`, () => {
     expect(section('ImdsLabelerImdsErrors')).toContain(`More than ${T.imdsErrorRatio * 100}%`);
     expect(section('ImdsLabelerImdsThrottled')).toContain(`More than ${T.throttledRatio * 100}%`);
     expect(section('ImdsLabelerNodePatchesFailing')).toContain(`More than ${T.patchErrorRatio * 100}%`);
-    expect(section('ImdsLabelerHighMemory')).toContain(`above ${T.memoryBytes / 1024 / 1024} MiB`);
+    expect(section('ImdsLabelerHighMemory')).toContain(`above ${+(T.memoryBytes / 1024 / 1024).toFixed(1)} MiB`);
     for (const name of ['ImdsLabelerImdsErrors', 'ImdsLabelerImdsThrottled', 'ImdsLabelerNodePatchesFailing'] as const) {
       expect(section(name), name).toContain(`over the last ${minutes(T.window)}`);
     }

@@ -148,8 +148,8 @@ describe(`fleet dashboard (${PATH})`, () => {
       'imds_labeler_node_patches_total',
       'imds_labeler_label_changes_total',
       'imds_labeler_managed_labels',
-      'imds_labeler_process_resident_memory_bytes',
-      'imds_labeler_process_cpu_seconds_total',
+      'process_resident_memory_bytes{',
+      'process_cpu_seconds_total{',
     ]) {
       expect(all).toContain(name);
     }

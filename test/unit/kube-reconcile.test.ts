@@ -103,7 +103,7 @@ describe('reconcile', () => {
     it('are never overwritten when another writer set them', () => {
       const r = reconcile(want, node({ 'topology.kubernetes.io/zone': '0' }), wk);
       expect(r.patch).toBeNull();
-      expect(r.refused).toEqual(['topology.kubernetes.io/zone']);
+      expect(r.conflicts).toEqual(['topology.kubernetes.io/zone']);
     });
     it('are kept up to date once the agent wrote them', () => {
       const n = node({ 'topology.kubernetes.io/zone': 'westus-2' }, { [OWNED_L]: 'topology.kubernetes.io/zone' });
@@ -126,5 +126,80 @@ describe('reconcile', () => {
         }
       }),
     );
+  });
+
+  describe('the ownership record is the authority: a key the agent wrote is never forgotten', () => {
+    const wellKnownOn = reconcilePolicy(labelsConfig({ wellKnown: true }));
+    const wellKnownOff = policy;
+    const TYPE = 'node.kubernetes.io/instance-type';
+    const SIZE = 'imds-labeler.io/vm-size';
+    const sized = (size: string, wellKnown: boolean) => ({ labels: { [SIZE]: size, ...(wellKnown ? { [TYPE]: size } : {}) }, annotations: {} });
+    /** Runs reconcile after reconcile, applying each patch, as the agent does over config changes. */
+    const run = (steps: [ReturnType<typeof reconcilePolicy>, ReturnType<typeof sized>][], start = node()) =>
+      steps.reduce((n, [p, want]) => applyPatch(n, reconcile(want, n, p).patch), start);
+    const owned = (n: NodeMeta) => (n.annotations[OWNED_L] ?? '').split(',').filter(Boolean);
+
+    it.each([
+      ['wellKnown on, then off: the well-known key it wrote is removed and dropped from the record', [[wellKnownOn, sized('A', true)], [wellKnownOff, sized('A', false)]], undefined, [SIZE]],
+      ['on, off, resize, on: instance-type follows the resize', [[wellKnownOn, sized('A', true)], [wellKnownOff, sized('B', false)], [wellKnownOn, sized('B', true)]], 'B', [SIZE, TYPE]],
+      ['on, resize while on: instance-type follows', [[wellKnownOn, sized('A', true)], [wellKnownOn, sized('B', true)]], 'B', [SIZE, TYPE]],
+    ] as const)('%s', (_name, steps, type, record) => {
+      const after = run(steps as never);
+      expect(after.labels[TYPE]).toBe(type);
+      expect(owned(after)).toEqual(record);
+    });
+
+    it('cleanup (nothing desired) removes a recorded well-known key under a config without the opt-in', () => {
+      const n = run([[wellKnownOn, sized('A', true)]]);
+      const after = applyPatch(n, reconcile({ labels: {}, annotations: {} }, n, wellKnownOff).patch);
+      expect(Object.keys(after.labels)).toEqual([]);
+      expect(after.annotations).toEqual({});
+    });
+
+    it('a recorded key that someone already deleted is dropped from the record', () => {
+      const n = node({ [SIZE]: 'A' }, { [OWNED_L]: `${SIZE},tags.imds-labeler.io/gone` });
+      const r = reconcile({ labels: { [SIZE]: 'A' }, annotations: {} }, n, policy);
+      expect(r.patch?.metadata).toEqual({ resourceVersion: '7', annotations: { [OWNED_L]: SIZE } });
+    });
+
+    it('a recorded key it may not remove (a forged record) stays recorded and untouched', () => {
+      const n = node({ 'kubernetes.io/os': 'linux', [SIZE]: 'A' }, { [OWNED_L]: `kubernetes.io/os,${SIZE}` });
+      const r = reconcile({ labels: {}, annotations: {} }, n, policy);
+      expect(r.patch?.metadata.labels).toEqual({ [SIZE]: null });
+      expect(r.ownedLabels).toEqual(['kubernetes.io/os']);
+    });
+  });
+
+  describe('keys under its prefixes that someone else set are not its own', () => {
+    const TAG = 'tags.imds-labeler.io/team';
+    it.each([
+      ['a hand-set label with another value is not overwritten: a conflict', { [TAG]: 'hand' }, { [TAG]: 'imds' }, [TAG]],
+      ['a hand-set label with the same value is left as it is, and not recorded', { [TAG]: 'imds' }, { [TAG]: 'imds' }, []],
+      ['a hand-set label whose tag is gone is not removed', { [TAG]: 'hand' }, {}, []],
+    ])('%s', (_name, have, want, conflicts) => {
+      const n = node(have);
+      const r = reconcile({ labels: want, annotations: {} }, n, policy);
+      expect(r.patch).toBeNull();
+      expect(r.conflicts).toEqual(conflicts);
+      expect(applyPatch(n, r.patch).labels).toEqual(have);
+    });
+  });
+
+  describe('a field IMDS now sends garbage for keeps its last good value', () => {
+    const SIZE = 'imds-labeler.io/vm-size';
+    const problem = { key: SIZE, field: 'compute.vmSize', reason: 'invalid-value' as const, message: 'x' };
+    it.each([
+      ['a recorded label is kept, and stays recorded', node({ [SIZE]: 'Standard_A' }, { [OWNED_L]: SIZE }), null, [SIZE], [SIZE]],
+      ['a label it never wrote is not created', node(), null, [], []],
+    ])('%s', (_name, n, patch, held, owned) => {
+      const r = reconcile({ labels: {}, annotations: {}, problems: [problem] }, n, policy);
+      expect(r.patch).toEqual(patch);
+      expect(r.held).toEqual(held);
+      expect(r.ownedLabels).toEqual(owned);
+    });
+    it('and is replaced once IMDS sends a valid value again', () => {
+      const n = node({ [SIZE]: 'Standard_A' }, { [OWNED_L]: SIZE });
+      expect(reconcile({ labels: { [SIZE]: 'Standard_B' }, annotations: {}, problems: [] }, n, policy).patch?.metadata.labels).toEqual({ [SIZE]: 'Standard_B' });
+    });
   });
 });

@@ -9,6 +9,7 @@ import { createLogger, silentLogger, type Logger } from '../../src/observability
 import { createMetrics } from '../../src/observability/metrics.ts';
 import { FakeClock, flush } from '../helpers/fakeClock.ts';
 import { MemoryNodeClient } from '../helpers/memoryNodeClient.ts';
+import { metricSum } from '../helpers/metrics.ts';
 
 const labels = configSchema.parse({}).labels;
 
@@ -241,6 +242,61 @@ describe('node watch', () => {
     await t.clock.advance(2_000);
     expect(t.client.calls.watch).toBe(2);
     expect(await t.metrics.watchRestarts.get()).toMatchObject({ values: [{ labels: { reason: 'watchdog' }, value: 1 }] });
+    t.controller.abort();
+    await t.watch;
+  });
+});
+
+describe('node syncer: annotations that do not fit the node', () => {
+  const TAGS = 'imds-labeler.io/tags';
+  const withTags = { labels: { 'imds-labeler.io/zone': '1' }, annotations: { [TAGS]: `[${'"x",'.repeat(2_000)}"x"]` }, skipped: [] };
+  // Another writer's annotations, just under the API server's 256 KiB total.
+  const crowded = (c: MemoryNodeClient) => c.put({ name: 'n1', labels: {}, annotations: { 'example.com/big': 'b'.repeat(256 * 1024 - 2_000) } });
+
+  it.each([
+    ['seen before sending: the labels go without the tags annotation', [] as KubeError[], 1],
+    ['answered 422 by the API server: sent again without it', [new KubeError('invalid', 'Kubernetes API answered 422: metadata.annotations: Too long: must have at most 262144 bytes', 422)], 2],
+  ])('%s', async (_name, failures, patches) => {
+    const t = setup({}, (c) => {
+      if (failures.length) c.put({ name: 'n1', labels: {}, annotations: {} });
+      else crowded(c);
+      c.failures.patch.push(...failures);
+    });
+    t.syncer.setDesired(withTags);
+    await flush();
+    const node = t.client.nodes.get('n1')!;
+    expect(node.labels['imds-labeler.io/zone']).toBe('1');
+    expect(node.annotations[TAGS]).toBeUndefined();
+    expect(node.annotations['imds-labeler.io/owned-labels']).toBe('imds-labeler.io/zone');
+    expect(t.client.calls.patch).toBe(patches);
+    expect(await metricSum(t.metrics.tagsAnnotationDropped)).toBe(1);
+    expect(t.client.events.map((e) => e.event.reason)).toEqual(['TagsAnnotationDropped', 'LabelsUpdated']);
+    // Steady state: no more writes while nothing changes.
+    t.syncer.resync();
+    await flush();
+    expect(t.client.calls.patch).toBe(patches);
+    t.controller.abort();
+    await t.watch;
+  });
+
+  it('a node with room writes the annotation as usual', async () => {
+    const t = setup();
+    t.syncer.setDesired(withTags);
+    await flush();
+    expect(t.client.nodes.get('n1')!.annotations[TAGS]).toBe(withTags.annotations[TAGS]);
+    expect(await metricSum(t.metrics.tagsAnnotationDropped)).toBe(0);
+    t.controller.abort();
+    await t.watch;
+  });
+});
+
+describe('node syncer: keys another writer set', () => {
+  it('counts them as conflicts and never overwrites them', async () => {
+    const t = setup({}, (c) => c.put({ name: 'n1', labels: { 'tags.imds-labeler.io/team': 'by-hand' }, annotations: {} }));
+    t.syncer.setDesired(desired({ 'tags.imds-labeler.io/team': 'payments', 'imds-labeler.io/zone': '1' }));
+    await flush();
+    expect(t.client.nodes.get('n1')!.labels).toEqual({ 'tags.imds-labeler.io/team': 'by-hand', 'imds-labeler.io/zone': '1' });
+    expect(await metricSum(t.metrics.labelConflicts)).toBe(1);
     t.controller.abort();
     await t.watch;
   });

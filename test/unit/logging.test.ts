@@ -70,3 +70,42 @@ describe('logger: pretty', () => {
     expect(lines[0]).toMatch(/^\d{2}:\d{2}:\d{2} error first second reason="two\\nlines" path="a b" plain=x$/);
   });
 });
+
+describe('logger: errors', () => {
+  class KindError extends Error {
+    readonly kind = 'http';
+    readonly status = 503;
+    readonly headers = { authorization: 'Bearer secret-9' };
+    constructor(message: string, options?: ErrorOptions) {
+      super(message, options);
+      this.name = 'KindError';
+    }
+  }
+  class Unnamed extends Error {}
+
+  it.each([
+    ['an error class with a name and fields', new KindError('IMDS answered 503'), { type: 'KindError', message: 'IMDS answered 503', kind: 'http', status: 503 }],
+    ['a subclass that keeps the name Error', new Unnamed('x'), { type: 'Unnamed', message: 'x' }],
+    ['a cause', new KindError('poll failed', { cause: new Unnamed('socket hang up') }), { type: 'KindError', message: 'poll failed', kind: 'http', status: 503, cause: { type: 'Unnamed', message: 'socket hang up' } }],
+    ['a plain object, kept as written', { kind: 'gone', message: 'watch expired' }, { kind: 'gone', message: 'watch expired' }],
+    ['a string', 'boom', { message: 'boom' }],
+  ])('%s', (_name, err, expected) => {
+    for (const key of ['err', 'error']) {
+      const { logger, lines } = capture('json');
+      logger.warn({ [key]: err }, 'failed');
+      const logged = (JSON.parse(lines[0]!) as Record<string, unknown>)[key];
+      expect(logged).toEqual(expected);
+      expect(lines[0]).not.toContain('"type":"Object"');
+      expect(lines[0]).not.toContain('secret-9');
+    }
+  });
+
+  it('keeps the stack of a programming error, and only then', () => {
+    const { logger, lines } = capture('json');
+    logger.error({ err: new TypeError('x is not a function') }, 'bug');
+    logger.error({ err: new KindError('503') }, 'outage');
+    const [bug, outage] = lines.map((l) => (JSON.parse(l) as { err: Record<string, unknown> }).err);
+    expect(bug).toMatchObject({ type: 'TypeError', message: 'x is not a function', stack: expect.stringContaining('TypeError: x is not a function') });
+    expect(outage).not.toHaveProperty('stack');
+  });
+});

@@ -1,13 +1,14 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { configSchema, EXTRAS } from '../../src/config/schema.ts';
-import { parseInstanceDocument, type InstanceDocument, type Tag } from '../../src/imds/document.ts';
+import type { InstanceDocument, Tag } from '../../src/imds/document.ts';
 import { foldCase, matchesGlob, tagNameFilter } from '../../src/mapping/glob.ts';
 import { isQualifiedName, isValidLabelValue } from '../../src/keys/names.ts';
 import { FIELD_LABELS, resolveKey } from '../../src/mapping/reference.ts';
 import { isOwnKey } from '../../src/keys/keys.ts';
 import { render, type LabelsConfig } from '../../src/mapping/render.ts';
 import { parseLegacyTags, readTags } from '../../src/mapping/tags.ts';
+import { schemaDocument } from '../helpers/instanceDocuments.ts';
 
 const RUNS = { numRuns: 300 };
 
@@ -52,7 +53,7 @@ const computeArb = fc.record(
   { requiredKeys: [] },
 );
 
-const documentArb: fc.Arbitrary<InstanceDocument> = computeArb.map((compute) => parseInstanceDocument({ compute }));
+const documentArb: fc.Arbitrary<InstanceDocument> = computeArb.map((compute) => schemaDocument({ compute }));
 
 const globArb = fc.oneof(fc.constantFrom('*', 'env*', '*-id', 'T?am', 'ENV', 'x*'), anyText(10).filter((s) => s.length > 0));
 

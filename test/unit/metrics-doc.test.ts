@@ -13,7 +13,7 @@ const histograms = new Set(registry.filter((r) => r.type === 'histogram').map((r
 function documentedMetrics(): Set<string> {
   const names = new Set<string>();
   for (const line of doc.split('\n')) {
-    const first = /^\| (`imds_labeler_[^|]+) \|/.exec(line)?.[1];
+    const first = /^\| (`(?:imds_labeler|process|nodejs)_[^|]+) \| (?:counter|gauge|histogram|summary) \|/.exec(line)?.[1];
     if (!first) continue;
     for (const [, name] of first.matchAll(/`([a-z0-9_]+)`/g)) {
       const base = name!.replace(/_(bucket|sum|count)$/, '');
@@ -63,10 +63,17 @@ describe('metrics reference (docs/metrics.md)', () => {
 });
 
 describe('metric naming', () => {
-  it('prefixes every metric and ends counters in _total', () => {
+  it('prefixes the agent\'s own metrics, keeps the runtime metrics under their standard names, and ends counters in _total', async () => {
+    const agentOnly = new Set((await describeRegistry(createMetrics({ version: 'x' }).registry)).map((r) => r.name));
     for (const r of registry) {
-      expect(r.name.startsWith(METRIC_PREFIX), r.name).toBe(true);
+      if (agentOnly.has(r.name)) expect(r.name.startsWith(METRIC_PREFIX), r.name).toBe(true);
+      else expect(r.name, r.name).toMatch(/^(process|nodejs)_/);
       if (r.type === 'counter') expect(r.name, r.name).toMatch(/_total$/);
+    }
+    // The names stock Node.js dashboards query.
+    const names = new Set(registry.map((r) => r.name));
+    for (const name of ['process_cpu_seconds_total', 'process_resident_memory_bytes', 'process_start_time_seconds', 'nodejs_heap_size_used_bytes', 'nodejs_eventloop_lag_p99_seconds']) {
+      expect(names.has(name), name).toBe(true);
     }
   });
 

@@ -37,7 +37,7 @@ describe('observability server', () => {
     expect(res.headers['content-type']).toBe('text/plain; version=0.0.4; charset=utf-8');
     expect(res.body).toContain('# TYPE imds_labeler_imds_throttled_total counter');
     expect(res.body).toContain('imds_labeler_imds_throttled_total{imds_endpoint="instance"} 1');
-    expect(res.body).toMatch(/imds_labeler_build_info\{version="1\.2\.3",nodejs_version="[^"]+"\} 1/);
+    expect(res.body).toMatch(/imds_labeler_build_info\{version="1\.2\.3",revision="unknown",nodejs_version="[^"]+"\} 1/);
   });
 
   it('ignores the query string and answers HEAD without a body', async () => {
@@ -49,14 +49,14 @@ describe('observability server', () => {
     expect(Number(head.headers['content-length'])).toBeGreaterThan(0);
   });
 
-  it('answers /healthz 200 when healthy and 503 with the reason when not', async () => {
+  it.each(['/healthz', '/livez'])('answers %s 200 when healthy and 503 with the reason when not', async (path) => {
     let status: HealthStatus = { ok: true };
     const { server: s } = await start(() => status);
-    expect(await call(`${s.url}/healthz`)).toMatchObject({ status: 200, body: 'ok\n' });
+    expect(await call(`${s.url}${path}`)).toMatchObject({ status: 200, body: 'ok\n' });
     status = { ok: false, reason: 'node watch stalled for 10m' };
-    expect(await call(`${s.url}/healthz`)).toMatchObject({ status: 503, body: 'node watch stalled for 10m\n' });
+    expect(await call(`${s.url}${path}`)).toMatchObject({ status: 503, body: 'node watch stalled for 10m\n' });
     status = { ok: false };
-    expect(await call(`${s.url}/healthz`)).toMatchObject({ status: 503, body: 'unhealthy\n' });
+    expect(await call(`${s.url}${path}`)).toMatchObject({ status: 503, body: 'unhealthy\n' });
   });
 
   it('treats a throwing health check as unhealthy', async () => {

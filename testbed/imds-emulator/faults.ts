@@ -16,7 +16,7 @@ const httpStatus = z
 
 const flag = z.boolean({ error: 'expected true or false' });
 
-export const ACTIONS = ['status', 'statuses', 'hang', 'slowDrip', 'truncate', 'malformed', 'html', 'hugeBody', 'reset', 'mislabel'] as const;
+export const ACTIONS = ['status', 'statuses', 'hang', 'slowDrip', 'truncate', 'malformed', 'html', 'hugeBody', 'deepNesting', 'reset', 'mislabel'] as const;
 
 const faultSchema = z
   .strictObject({
@@ -48,6 +48,7 @@ const faultSchema = z
     malformed: flag.optional(),
     html: z.union([z.literal(true), httpStatus], { error: 'expected true (500) or the HTTP status of the HTML page, such as 200 or 500' }).optional(),
     hugeBody: z.strictObject({ mebibytes: z.number().positive().max(4096) }).optional(),
+    deepNesting: z.strictObject({ levels: z.number().int().positive().max(1_000_000) }).optional(),
     reset: flag.optional(),
     /**
      * The real answer (the instance document, tags and all) under another status or content
@@ -103,6 +104,7 @@ function knownKeys(path: readonly PropertyKey[]): string {
   if (last === 'truncate') return 'afterBytes';
   if (last === 'hugeBody') return 'mebibytes';
   if (last === 'mislabel') return 'status, contentType';
+  if (last === 'deepNesting') return 'levels';
   return '?';
 }
 
@@ -129,7 +131,8 @@ export type FaultAction =
   | { kind: 'html'; status: number }
   | { kind: 'hugeBody'; bytes: number }
   | { kind: 'reset' }
-  | { kind: 'mislabel'; status: number | undefined; contentType: string | undefined };
+  | { kind: 'mislabel'; status: number | undefined; contentType: string | undefined }
+  | { kind: 'deepNesting'; levels: number };
 
 export interface FaultDecision {
   action: FaultAction;
@@ -198,6 +201,7 @@ function actionOf(fault: ResolvedFault, used: number): FaultAction {
   if (fault.malformed) return { kind: 'malformed' };
   if (fault.html !== undefined) return { kind: 'html', status: fault.html === true ? 500 : fault.html };
   if (fault.hugeBody) return { kind: 'hugeBody', bytes: Math.ceil(fault.hugeBody.mebibytes * 1024 * 1024) };
+  if (fault.deepNesting) return { kind: 'deepNesting', levels: fault.deepNesting.levels };
   if (fault.reset) return { kind: 'reset' };
   if (fault.mislabel) return { kind: 'mislabel', status: fault.mislabel.status, contentType: fault.mislabel.contentType };
   return { kind: 'none' };

@@ -52,6 +52,21 @@ export function mislabel(answer: Answer, status: number | undefined, contentType
   return { status: status ?? answer.status, headers: { ...answer.headers, ...(contentType ? { 'Content-Type': contentType } : {}) }, body: answer.body };
 }
 
+/**
+ * The normal answer with one more field in its first object, `"nested"`, holding `levels` arrays
+ * one inside the other: small (2 bytes a level) but deeper than any instance document, the shape
+ * that overflows a parser or a key walk that recurses without a bound. Answers that are not a
+ * JSON object are sent as they are.
+ */
+export function deepNesting(answer: Answer, levels: number): Answer {
+  const text = answer.body.toString('utf8');
+  const open = text.indexOf('{');
+  if (answer.status !== 200 || open < 0) return answer;
+  const rest = text.slice(open + 1).trimStart();
+  const nested = `"nested":${'['.repeat(levels)}${']'.repeat(levels)}${rest.startsWith('}') ? '' : ','}`;
+  return { ...answer, body: Buffer.from(`${text.slice(0, open + 1)}${nested}${rest}`) };
+}
+
 const HUGE_HEAD = Buffer.from('{"compute":{"padding":"');
 const HUGE_TAIL = Buffer.from('"}}');
 const CHUNK = 64 * 1024;

@@ -255,6 +255,8 @@ class EmulatorState {
         return send(res, misbehave.malformed(answer));
       case 'mislabel':
         return send(res, misbehave.mislabel(answer, action.status, action.contentType));
+      case 'deepNesting':
+        return send(res, misbehave.deepNesting(answer, action.levels));
       default:
         return send(res, answer);
     }

@@ -22,7 +22,7 @@ import {
   invalid,
   notFound,
   unprocessable,
-  unsupportedMediaType,
+  unsupportedPatchType,
 } from './status.ts';
 import type { Store } from './store.ts';
 import { clone, deepEqual, isObject, metadataOf, type JsonObject, type KubeObject } from './types.ts';
@@ -61,8 +61,6 @@ export interface ListResult {
 }
 
 export const PATCH_TYPES = ['application/json-patch+json', 'application/merge-patch+json', 'application/strategic-merge-patch+json'] as const;
-/** Media types listed in the 415 answer, as apiserver lists them for a built-in type. */
-const ACCEPTED_PATCH_TYPES = [...PATCH_TYPES, 'application/apply-patch+yaml'];
 
 const GENERATE_ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
 
@@ -225,7 +223,7 @@ export class Registry {
     patch: unknown,
     opts: WriteOptions = {},
   ): WriteResult {
-    if (!(PATCH_TYPES as readonly string[]).includes(contentType)) throw unsupportedMediaType(ACCEPTED_PATCH_TYPES);
+    if (!(PATCH_TYPES as readonly string[]).includes(contentType)) throw unsupportedPatchType();
     const key = storageKey(def, namespace, name);
     const old = this.#store.get(def.storage, key);
     if (old === undefined) throw notFound(groupResource(def), name);
@@ -236,10 +234,10 @@ export class Registry {
       else if (contentType === 'application/merge-patch+json') patched = applyMergePatch(current, patch);
       else patched = applyStrategicMergePatch(current, patch, def.smpSchema);
     } catch (err) {
-      if (err instanceof PatchError) throw err.kind === 'bad' ? badRequest(err.message) : unprocessable(err.message);
+      if (err instanceof PatchError) throw err.kind === 'bad' ? badRequest(err.message) : unprocessable();
       throw err;
     }
-    if (!isObject(patched)) throw unprocessable('the patch replaced the object with a non-object');
+    if (!isObject(patched)) throw unprocessable();
     const { obj, warnings } = this.#decode(def, patched, opts);
     return this.#commitUpdate(def, namespace, name, key, subresource, old, obj, warnings, opts);
   }

@@ -69,6 +69,24 @@ export function parseLabelSelector(input: string): LabelRequirement[] {
   const reqs: LabelRequirement[] = [];
   if (peek().kind === 'end') return reqs;
   for (;;) {
+    reqs.push(requirement());
+    const sep = next();
+    if (sep.kind === 'end') break;
+    if (sep.kind !== ',') throw new SelectorError(`found '${sep.text}', expected: ',' or 'end of string'`);
+  }
+  return reqs;
+
+  // apimachinery's parser wraps every error of one requirement (key, operator, values, validation).
+  function requirement(): LabelRequirement {
+    try {
+      return parseRequirement();
+    } catch (err) {
+      if (err instanceof SelectorError && !err.message.startsWith('unable to parse requirement: ')) throw new SelectorError(`unable to parse requirement: ${err.message}`);
+      throw err;
+    }
+  }
+
+  function parseRequirement(): LabelRequirement {
     let negated = false;
     if (peek().kind === '!') {
       next();
@@ -133,12 +151,8 @@ export function parseLabelSelector(input: string): LabelRequirement[] {
       }
     }
     validateRequirement(req);
-    reqs.push(req);
-    const sep = next();
-    if (sep.kind === 'end') break;
-    if (sep.kind !== ',') throw new SelectorError(`found '${sep.text}', expected: ',' or 'end of string'`);
+    return req;
   }
-  return reqs;
 }
 
 function validateRequirement(r: LabelRequirement): void {

@@ -26,6 +26,7 @@ import {
   pathNotFound,
   statusForCode,
   unsupportedMediaType,
+  unsupportedPatchType,
   type Status,
 } from './status.ts';
 import { Store } from './store.ts';
@@ -610,7 +611,7 @@ async function readBody(req: IncomingMessage, accepted: readonly string[]): Prom
   const type = mediaType(req.headers['content-type']) || 'application/json';
   if (!accepted.includes(type)) {
     await drain(req);
-    throw unsupportedMediaType(accepted.includes('application/json') ? ['application/json', 'application/yaml', 'application/vnd.kubernetes.protobuf'] : accepted);
+    throw accepted.includes('application/json') ? unsupportedMediaType(['application/json', 'application/yaml', 'application/vnd.kubernetes.protobuf']) : unsupportedPatchType();
   }
   const text = (await readRaw(req)).toString('utf8');
   try {

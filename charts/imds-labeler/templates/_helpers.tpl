@@ -52,13 +52,43 @@ app.kubernetes.io/part-of: imds-labeler
 {{- end }}
 {{- end }}
 
-{{/* Image reference: repository:tag, or repository:tag@digest when a digest is set. */}}
+{{/*
+Image reference: repository:tag, or repository:tag@digest when a digest is set. With
+global.imageRegistry the repository's registry host (a first path segment with a dot, a colon,
+or localhost) is replaced by it; a repository without one gets it put in front.
+*/}}
 {{- define "imds-labeler.image" -}}
 {{- $tag := default .Chart.AppVersion .Values.image.tag }}
+{{- $repository := .Values.image.repository }}
+{{- with (.Values.global | default dict).imageRegistry }}
+{{- $parts := splitList "/" $repository }}
+{{- $first := first $parts }}
+{{- if and (gt (len $parts) 1) (or (contains "." $first) (contains ":" $first) (eq "localhost" $first)) }}
+{{- $parts = rest $parts }}
+{{- end }}
+{{- $repository = printf "%s/%s" (trimSuffix "/" .) (join "/" $parts) }}
+{{- end }}
 {{- if .Values.image.digest }}
-{{- printf "%s:%s@%s" .Values.image.repository $tag .Values.image.digest }}
+{{- printf "%s:%s@%s" $repository $tag .Values.image.digest }}
 {{- else }}
-{{- printf "%s:%s" .Values.image.repository $tag }}
+{{- printf "%s:%s" $repository $tag }}
+{{- end }}
+{{- end }}
+
+{{/* imagePullSecrets then global.imagePullSecrets, as a YAML list of {name}; names may be given bare. */}}
+{{- define "imds-labeler.imagePullSecrets" -}}
+{{- $names := list }}
+{{- range concat (.Values.imagePullSecrets | default list) ((.Values.global | default dict).imagePullSecrets | default list) }}
+{{- $name := . }}
+{{- if not (kindIs "string" .) }}
+{{- $name = get . "name" }}
+{{- end }}
+{{- if not (has $name $names) }}
+{{- $names = append $names $name }}
+{{- end }}
+{{- end }}
+{{- range $names }}
+- name: {{ . }}
 {{- end }}
 {{- end }}
 
@@ -124,5 +154,48 @@ relabelings:
 {{- with .monitor.metricRelabelings }}
 metricRelabelings:
   {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+
+{{/* Namespace of the release's namespaced objects: namespaceOverride, else the release namespace. */}}
+{{- define "imds-labeler.namespace" -}}
+{{- default .Release.Namespace .Values.namespaceOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+PromQL matchers of the agent's series in the alerts: metrics.prometheusRule.selector, else what
+the chart's monitors produce (jobLabel app.kubernetes.io/name, so job is the chart name or
+nameOverride) in the namespace of the pods.
+*/}}
+{{- define "imds-labeler.alertSelector" -}}
+{{- .Values.metrics.prometheusRule.selector | default (printf "job=\"%s\", namespace=\"%s\"" (include "imds-labeler.name" .) (include "imds-labeler.namespace" .)) }}
+{{- end }}
+
+{{/* Bytes of a memory quantity (128Mi, 1G, 134217728), as scripts/observability/chartDefaults.ts reads them. */}}
+{{- define "imds-labeler.quantityBytes" -}}
+{{- if kindIs "string" . }}
+{{- $number := regexFind "^[0-9]+(\\.[0-9]+)?" . }}
+{{- $unit := trimPrefix $number . }}
+{{- $factor := get (dict "" 1 "k" 1000 "M" 1000000 "G" 1000000000 "T" 1000000000000 "Ki" 1024 "Mi" 1048576 "Gi" 1073741824 "Ti" 1099511627776) $unit }}
+{{- if or (not $number) (not $factor) }}
+{{- fail (printf "%q is not a memory quantity such as 128Mi" .) }}
+{{- end }}
+{{- mulf $number $factor | floor | int64 }}
+{{- else }}
+{{- . | int64 }}
+{{- end }}
+{{- end }}
+
+{{/*
+Threshold of ImdsLabelerHighMemory in bytes: thresholds.memoryBytes, else memoryLimitRatio of
+resources.limits.memory; empty when neither is known (the alert is then left out).
+*/}}
+{{- define "imds-labeler.memoryThresholdBytes" -}}
+{{- $t := .Values.metrics.prometheusRule.thresholds }}
+{{- $limit := dig "limits" "memory" "" (.Values.resources | default dict) }}
+{{- if gt (float64 (default 0 $t.memoryBytes)) 0.0 }}
+{{- $t.memoryBytes | int64 }}
+{{- else if $limit }}
+{{- mulf $t.memoryLimitRatio (include "imds-labeler.quantityBytes" $limit) | floor | int64 }}
 {{- end }}
 {{- end }}

@@ -7,6 +7,7 @@ import {
   patchErrorRatio,
   problemTargets,
   reconcileAge,
+  rt,
   stale,
   staleness,
   throttledRatio,
@@ -33,6 +34,7 @@ export function fleetDashboard(options: FleetDashboardOptions = {}): dashboard.D
   const problems = problemTargets(SEL, t);
   const onlyProblems = (expr: string) => `(${expr}) and (${problems})`;
   const rate = (name: string, ...extra: string[]) => `rate(${m(name, SEL, ...extra)}[${RATE}])`;
+  const rtRate = (name: string) => `rate(${rt(name, SEL)}[${RATE}])`;
   const fleetErrorRatio = `(sum(${rate('imds_errors_total', 'code!="429"')}) or vector(0)) / sum(${rate('imds_requests_total')})`;
   const fleetThrottledRatio = `(sum(${rate('imds_throttled_total')}) or vector(0)) / sum(${rate('imds_requests_total')})`;
   const perNode = '{{node}} {{pod}}';
@@ -354,7 +356,7 @@ export function fleetDashboard(options: FleetDashboardOptions = {}): dashboard.D
         title: 'Memory (RSS), 10 largest',
         description: `Resident memory of the agent process, for the 10 largest pods. The dashed line is the alert threshold (ImdsLabelerHighMemory).`,
         unit: 'bytes',
-        targets: [{ expr: `topk(10, ${m('process_resident_memory_bytes', SEL)})`, legend: perNode }],
+        targets: [{ expr: `topk(10, ${rt('process_resident_memory_bytes', SEL)})`, legend: perNode }],
         threshold: t.memoryBytes,
         w: 12,
         h: 8,
@@ -365,7 +367,7 @@ export function fleetDashboard(options: FleetDashboardOptions = {}): dashboard.D
         title: 'CPU, 10 busiest',
         description: 'CPU time the agent process uses (user and system), for the 10 busiest pods; 100% is one core.',
         unit: 'percentunit',
-        targets: [{ expr: `topk(10, ${rate('process_cpu_seconds_total')})`, legend: perNode }],
+        targets: [{ expr: `topk(10, ${rtRate('process_cpu_seconds_total')})`, legend: perNode }],
         w: 12,
         h: 8,
       }),
@@ -375,7 +377,7 @@ export function fleetDashboard(options: FleetDashboardOptions = {}): dashboard.D
         title: 'JavaScript heap used, 10 largest',
         description: 'V8 heap in use, for the 10 largest pods. A steady climb across resyncs is a leak.',
         unit: 'bytes',
-        targets: [{ expr: `topk(10, ${m('nodejs_heap_size_used_bytes', SEL)})`, legend: perNode }],
+        targets: [{ expr: `topk(10, ${rt('nodejs_heap_size_used_bytes', SEL)})`, legend: perNode }],
         w: 12,
         h: 8,
       }),
@@ -385,7 +387,7 @@ export function fleetDashboard(options: FleetDashboardOptions = {}): dashboard.D
         title: 'Event-loop lag p99, 10 worst',
         description: 'p99 delay of the Node.js event loop, for the 10 worst pods. Above about 100 ms the agent is CPU-starved (check the CPU limit) and timers, probes and IMDS timeouts drift.',
         unit: 's',
-        targets: [{ expr: `topk(10, ${m('nodejs_eventloop_lag_p99_seconds', SEL)})`, legend: perNode }],
+        targets: [{ expr: `topk(10, ${rt('nodejs_eventloop_lag_p99_seconds', SEL)})`, legend: perNode }],
         w: 12,
         h: 8,
       }),

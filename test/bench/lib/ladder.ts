@@ -40,14 +40,10 @@ export async function runLadder(ws: Workspace, o: { coldRuns: number; runs: numb
   rungs.push({ label: `original (${ORIGINAL_COMMIT}): one bundle, ${ORIGINAL_OPTIONS.join(' ')}`, entry: join(orig, 'dist/imds-labeler.mjs'), options: ORIGINAL_OPTIONS, bytes: statSync(join(orig, 'dist/imds-labeler.mjs')).size, yaml: true });
 
   const ladder: [string, Step | undefined][] = [
-    ['source: deep client-node imports, zod namespace import, lazy stdio, V8 tiers and zod codegen off', undefined],
+    ['source: KubeConfig only from client-node, requests over node:http, zod namespace import, lazy stdio, V8 tiers and zod codegen off', undefined],
     ['+ split: a chunk per subcommand', 'split'],
     ['+ client-node modules side-effect free', 'sideEffects'],
-    ['+ only the models Node/NodeList/Event reach', 'models'],
-    ['+ CoreV1Api cut to its 3 operations', 'apis'],
-    ['+ auth plugins and proxies loaded on use', 'lazy'],
-    ['+ node:http transport instead of undici', 'transport'],
-    ['+ Watch reads the Node.js stream (no web streams, no readline)', 'watch'],
+    ['+ auth plugins loaded on use, undici and proxy agents left out', 'lazy'],
     ['+ built-ins through require()', 'builtins'],
     ['+ prom-client parts, pino without transports', 'metrics'],
     ['+ config file and kubeconfig in JSON: no YAML parser loads', 'yaml'],
