@@ -4,6 +4,8 @@
  * namespace, then `helm uninstall` with its post-delete hook, whose Job no kubelet runs; the
  * clean-up then runs as a process with that Job's service account token.
  */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT } from '../helpers/agentProcess.ts';
@@ -109,7 +111,7 @@ describe('install, run and uninstall on a real API server', () => {
     const uninstall = helmAsync(cp, ['uninstall', RELEASE, '-n', HELM_NS, '--timeout', '90s']);
     // helm created the hook's ServiceAccount and RBAC, then the Job, and waits for it to complete.
     const job = await waitFor('hook Job created', () => kube.request('GET', jobPath), { accept: (r) => r.status === 200, timeoutMs: 60_000, everyMs: 100 }).then(
-      (r) => r.json as { spec: { template: { spec: { serviceAccountName: string; containers: { args: string[] }[] } } } },
+      (r) => r.json as { spec: { template: { spec: HookPodSpec } } },
     );
     expect((await kube.request('GET', `/apis/apps/v1/namespaces/${HELM_NS}/daemonsets/${FULLNAME}`)).status).toBe(404);
     const { serviceAccountName, containers } = job.spec.template.spec;
@@ -119,7 +121,8 @@ describe('install, run and uninstall on a real API server', () => {
     const review = await kube.ok<{ status: { token: string } }>('POST', `/api/v1/namespaces/${HELM_NS}/serviceaccounts/${serviceAccountName}/token`, {
       body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 600 } },
     });
-    const r = await runShipped(containers[0]!.args, { KUBECONFIG: writeKubeconfig(cp, review.status.token, 'cleanup') });
+    const args = await mountConfigMaps(job.spec.template.spec, containers[0]!.args);
+    const r = await runShipped(args, { KUBECONFIG: writeKubeconfig(cp, review.status.token, 'cleanup') });
     expect(r.code, r.stderr + r.stdout).toBe(0);
     for (const node of NODES) {
       expect(await owned(node)).toEqual([]);
@@ -144,3 +147,27 @@ describe('install, run and uninstall on a real API server', () => {
     expect(helm(cp, ['status', RELEASE, '-n', HELM_NS]).ok).toBe(false);
   });
 });
+
+interface HookPodSpec {
+  serviceAccountName: string;
+  containers: { args: string[]; volumeMounts?: { name: string; mountPath: string }[] }[];
+  volumes?: { name: string; configMap?: { name: string } }[];
+}
+
+/**
+ * What the kubelet would do for the hook's pod: each ConfigMap volume, read back from the API
+ * server (helm created it as a hook object), becomes a folder; arguments under its mount path
+ * point into that folder instead.
+ */
+async function mountConfigMaps(spec: HookPodSpec, args: string[]): Promise<string[]> {
+  let mapped = args;
+  for (const mount of spec.containers[0]!.volumeMounts ?? []) {
+    const source = spec.volumes?.find((v) => v.name === mount.name)?.configMap;
+    expect(source, `volume ${mount.name} is a ConfigMap`).toBeDefined();
+    const map = await kube.ok<{ data: Record<string, string> }>('GET', `/api/v1/namespaces/${HELM_NS}/configmaps/${source!.name}`);
+    const dir = mkdtempSync(join(tmpdir(), 'imds-labeler-hook-volume-'));
+    for (const [file, content] of Object.entries(map.data)) writeFileSync(join(dir, file), content);
+    mapped = mapped.map((a) => (a.startsWith(`${mount.mountPath}/`) ? join(dir, a.slice(mount.mountPath.length + 1)) : a));
+  }
+  return mapped;
+}
