@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks';
 import { systemClock, type Clock } from '../clock.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
-import { DocumentError, parseInstanceDocument, type DocumentProblem, type InstanceDocument } from './document.ts';
+import { DocumentError, INVALID_DOCUMENT_REASONS, parseInstanceDocument, type DocumentProblem, type InstanceDocument } from './document.ts';
 import { ImdsError, abortedError, parseRetryAfter, statusCode, type ImdsEndpoint } from './imdsError.ts';
 import { boundedGet, createDirectAgent, type RawResponse } from './http.ts';
 import type { RateLimiter } from './rateLimiter.ts';
@@ -69,6 +69,8 @@ export class ImdsClient {
     const base = new URL(options.endpoint);
     if (base.protocol !== 'http:') throw new TypeError(`IMDS endpoint must be an http:// URL, got ${options.endpoint}`);
     this.#options = options;
+    // Every reason starts at 0, so the first refused answer shows in rate() and on the dashboard.
+    for (const reason of INVALID_DOCUMENT_REASONS) options.metrics?.imdsInvalidDocuments.inc({ reason }, 0);
     this.#clock = options.clock ?? systemClock;
     this.#agent = createDirectAgent();
     this.#knownVersions = options.knownVersions ?? KNOWN_API_VERSIONS;

@@ -108,6 +108,9 @@ export function canonicalizeKeys(value: unknown, depth = 0): unknown {
  */
 export type DocumentProblem = 'schema' | 'missing-fields' | 'too-deep';
 
+/** Every reason an instance answer is refused (the `reason` label of imds_invalid_documents_total). */
+export const INVALID_DOCUMENT_REASONS = ['not-json', 'html', 'schema', 'missing-fields', 'too-deep'] as const satisfies readonly (DocumentProblem | 'html' | 'not-json')[];
+
 export class DocumentError extends AgentError<'schema'> {
   readonly kind = 'schema';
   /** The same document will fail the same way: never retried. */

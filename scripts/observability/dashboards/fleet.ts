@@ -349,6 +349,34 @@ export function fleetDashboard(options: FleetDashboardOptions = {}): dashboard.D
         h: 8,
       }),
     )
+    .withPanel(
+      timeseriesPanel({
+        title: 'IMDS values held or left as found',
+        description:
+          'Summed over the selected nodes: fields whose latest IMDS value cannot be written as it is (the last good label stays), by field and reason; keys another writer set first (left as they are).',
+        unit: 'none',
+        targets: [
+          { expr: `sum by (field, reason) (${m('mapping_problems', SEL)})`, legend: '{{field}} {{reason}}' },
+          { expr: `sum(${m('label_conflicts', SEL)})`, legend: 'keys set by another writer' },
+        ],
+        w: 12,
+        h: 8,
+      }),
+    )
+    .withPanel(
+      timeseriesPanel({
+        title: 'IMDS answers refused and annotations dropped',
+        description:
+          'Per minute, all agents: IMDS answers that were no instance document (labels kept), by reason; node patches sent without the tags annotation because the node was near the 256 KiB limit.',
+        unit: 'cpm',
+        targets: [
+          { expr: `sum by (reason) (${rate('imds_invalid_documents_total')}) * 60`, legend: '{{reason}}' },
+          { expr: `sum(${rate('tags_annotation_dropped_total')}) * 60`, legend: 'tags annotation dropped' },
+        ],
+        w: 12,
+        h: 8,
+      }),
+    )
 
     .withRow(new dashboard.RowBuilder('Agent resources'))
     .withPanel(
