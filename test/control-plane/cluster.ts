@@ -168,6 +168,8 @@ export function helm(info: ControlPlaneInfo, args: string[], values?: unknown): 
 export function helmAsync(info: ControlPlaneInfo, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return run(requireTool(HELM), [...args, '--kubeconfig', adminKubeconfig(info)], {
     PATH: process.env.PATH ?? '',
+    // Without HOME, helm's Kubernetes client keeps its discovery cache in ./.kube of the working directory.
+    HOME: info.dir,
     HELM_CONFIG_HOME: join(info.dir, 'helm', 'config'),
     HELM_CACHE_HOME: join(info.dir, 'helm', 'cache'),
     HELM_DATA_HOME: join(info.dir, 'helm', 'data'),
