@@ -34,11 +34,14 @@ afterAll(async () => {
 describe('benchmark counts (bundled agent)', () => {
   it('one IMDS request per poll cycle and no API writes in steady state', async () => {
     // At 240x a 5 s IMDS timeout is 21 ms of wall time, which a loaded machine can exceed, and the
-    // retry would be a second request for one poll: the chart's config with timeouts scaled up.
+    // retry would be a second request for one poll: the chart's config with timeouts scaled up, to
+    // the largest the config accepts (src/config/schema.ts): 250 ms and 1.25 s of wall time.
     const config = join(ws.dir, 'config-warped.json');
     const chart = JSON.parse(readFileSync(ws.config, 'utf8')) as { imds?: Record<string, unknown> };
-    writeFileSync(config, JSON.stringify({ ...chart, imds: { ...chart.imds, connectTimeout: '10m', requestTimeout: '10m' } }));
+    writeFileSync(config, JSON.stringify({ ...chart, imds: { ...chart.imds, connectTimeout: '1m', requestTimeout: '5m' } }));
     agent = startAgent({ ws, cluster, warp: WARP, args: ['--poll-jitter', '0', '--config', config] });
+    // Fails at once, with the agent's stderr, if it refuses the config or exits.
+    await agent.port();
     await waitFor('labels from the agent', () => Object.keys(agentLabels(cluster.sandbox)).length > 0, { timeoutMs: 30_000, everyMs: 10 });
     // Start-up (first patch and its event) is over after one more poll.
     await sleep((1.5 * PERIOD_MS) / WARP);
