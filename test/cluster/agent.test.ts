@@ -1,16 +1,19 @@
 /**
  * The shipped agent against a real kube-apiserver, with the chart's RBAC and admission policy
  * installed by helm, and a pod-bound service account token per node. Writes are counted by the
- * API server itself (apiserver_request_total), not by the agent.
+ * API server itself (apiserver_request_total), not by the agent. The file has a control plane of
+ * its own: that counter is per server, and other files patch nodes on the shared one meanwhile.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../helpers/wait.ts';
-import { imdsFor, pollsPass as pollsPassOf, installChart, Kube, sharedControlPlane, startShippedAgent, tagsCompute, type ClusterAgent } from '../control-plane/cluster.ts';
+import { imdsFor, pollsPass as pollsPassOf, installChart, Kube, startShippedAgent, tagsCompute, type ClusterAgent } from '../control-plane/cluster.ts';
+import { startControlPlane, type ControlPlane } from '../control-plane/launcher.ts';
 
 const NS = 'agents';
 const NODE = 'agent-node-0';
 const OTHER = 'agent-node-1';
-const kube = new Kube(sharedControlPlane());
+let cp: ControlPlane;
+let kube: Kube;
 let emulator: Awaited<ReturnType<typeof imdsFor>>;
 let agent: ClusterAgent;
 let serviceAccount: string;
@@ -19,15 +22,18 @@ const ours = async (node = NODE) => Object.fromEntries(Object.entries(await kube
 const pollsPass = (polls: number) => pollsPassOf(agent, polls);
 
 beforeAll(async () => {
+  cp = await startControlPlane();
+  kube = new Kube(cp);
   ({ serviceAccount } = installChart(kube.info, 'agents', NS));
   await kube.createNode(NODE, { 'team.example.com/owner': 'payments' });
   await kube.createNode(OTHER);
   emulator = await imdsFor(tagsCompute({ env: 'prod', team: 'blue' }));
   agent = await startShippedAgent(kube, { node: NODE, emulator, namespace: NS, serviceAccount });
-});
+}, 180_000);
 afterAll(async () => {
   await agent?.stop();
   await emulator?.close();
+  await cp?.stop();
 });
 
 describe('the shipped agent on a real API server', () => {
