@@ -2,6 +2,7 @@ import { ConfigError } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { nodeClientFor } from '../cli/nodeClient.ts';
 import { createImds, type ImdsDependencies } from '../imds/index.ts';
+import { nodeUser } from '../kube/identity.ts';
 import type { NodeClient } from '../kube/nodeClient.ts';
 import { createLogger, type Logger } from '../observability/logger.ts';
 import { createMetrics, type Metrics } from '../observability/metrics.ts';
@@ -35,7 +36,15 @@ export async function buildAgentDependencies(config: Config, overrides: Dependen
   if (!nodeName) throw new ConfigError('kube.nodeName: no node name; pass --node-name or set NODE_NAME (the chart sets it from the downward API)', 'kube.nodeName');
   const logger = overrides.logger ?? createLogger({ level: config.log.level, format: config.log.format });
   const metrics = overrides.metrics ?? createMetrics({ version: VERSION, revision: REVISION, processMetrics: true });
-  const nodeClient = overrides.nodeClient ?? (await nodeClientFor(config.kube, { component: 'imds-labeler', metrics, env: overrides.env ?? process.env, ...(overrides.signal ? { signal: overrides.signal } : {}) }));
+  const nodeClient =
+    overrides.nodeClient ??
+    (await nodeClientFor(config.kube, {
+      component: 'imds-labeler',
+      metrics,
+      env: overrides.env ?? process.env,
+      ...(config.kube.identity === 'node' ? { impersonate: nodeUser(nodeName) } : {}),
+      ...(overrides.signal ? { signal: overrides.signal } : {}),
+    }));
   const imds = createImds(config.imds, { metrics, logger, ...overrides.imds });
   return { nodeName, nodeClient, fetchInstance: (signal) => imds.fetchInstance(signal), logger, metrics };
 }

@@ -32,7 +32,7 @@ export async function runAgent(deps: AgentDeps): Promise<void> {
     ready: () => running.loops?.ready() ?? { ok: false, reason: 'not ready: starting' },
   });
   deps.onListening?.(server.port);
-  logger.info({ node: deps.nodeName, port: server.port, dryRun: config.dryRun }, 'imds-labeler agent started');
+  logger.info({ node: deps.nodeName, port: server.port, dryRun: config.dryRun, identity: config.kube.identity }, 'imds-labeler agent started');
 
   const loops = (running.loops = startAgentLoops(config, { ...deps, clock: deps.clock ?? systemClock, random: deps.random ?? Math.random }));
   const signal = deps.signal;

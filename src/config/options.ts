@@ -51,6 +51,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { flag: 'credential-timeout', path: 'kube.credentialTimeout', kind: 'string', help: 'how long a kubeconfig exec credential plugin may take before it is stopped (default 30s)', commands: KUBE },
   { flag: 'resync-period', path: 'kube.resyncPeriod', kind: 'string', help: 'periodic full reconcile, jittered; 1s to 24h (default 10m)', commands: AGENT },
   { flag: 'watch-timeout', path: 'kube.watchTimeout', kind: 'string', help: 'server-side watch timeout, jittered; 1s to 1h (default 5m)', commands: AGENT },
+  { flag: 'identity', path: 'kube.identity', kind: 'string', help: 'serviceAccount (default), or node: act as system:node:<node-name> (Kubernetes 1.36+)', commands: AGENT },
   { flag: 'events', path: 'kube.events', kind: 'boolean', help: 'emit Kubernetes Events on label changes (default true)', commands: AGENT },
   { flag: 'port', path: 'server.port', kind: 'number', help: 'port of /metrics, /healthz and /readyz (default 9721; 0 picks a free one)', commands: AGENT },
   { flag: 'address', path: 'server.address', kind: 'string', help: 'address of the metrics and health server (default 0.0.0.0)', commands: AGENT },

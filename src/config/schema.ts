@@ -1,5 +1,6 @@
 import * as z from 'zod';
 import { DEFAULT_PREFIX, keyProblems, prefixesOf, prefixProblem } from '../keys/keys.ts';
+import { nodeIdentityProblems } from '../keys/nodeRestriction.ts';
 import { formatDuration, parseDuration } from './duration.ts';
 
 /**
@@ -41,6 +42,13 @@ const httpUrl = z
 
 export const EXTRAS = ['spot', 'security', 'physicalZone', 'subFaultDomain', 'osType', 'hostGroup'] as const;
 export type Extra = (typeof EXTRAS)[number];
+
+/**
+ * Who the agent is to the API server: its service account (the admission policy narrows it to its
+ * own node and keys), or its node, `system:node:<nodeName>`, by constrained impersonation
+ * (Kubernetes 1.36+; the Node authorizer and NodeRestriction narrow it). docs/security.md compares them.
+ */
+export const KUBE_IDENTITIES = ['serviceAccount', 'node'] as const;
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 
@@ -102,6 +110,7 @@ export const configSchema = z
         resyncPeriod: duration('10m', { min: '1s', max: '24h' }),
         watchTimeout: duration('5m', { min: '1s', max: '1h' }),
         events: z.boolean().default(true),
+        identity: z.enum(KUBE_IDENTITIES).default('serviceAccount'),
       })
       .prefault({}),
     server: z
@@ -121,6 +130,7 @@ export const configSchema = z
   .transform((c, ctx) => {
     // Each prefix is valid on its own here; the tag prefix the label prefix derives may not be.
     for (const problem of keyProblems(c.labels)) ctx.addIssue({ code: 'custom', path: ['labels', problem.field], message: problem.message });
+    if (c.kube.identity === 'node') for (const problem of nodeIdentityProblems(c.labels)) ctx.addIssue({ code: 'custom', path: ['labels', problem.field], message: problem.message });
     return { ...c, labels: { ...c.labels, ...prefixesOf(c.labels) } };
   });
 

@@ -3,7 +3,7 @@ import type https from 'node:https';
 import type { Metrics } from '../observability/metrics.ts';
 import { VERSION } from '../version.ts';
 import { parseRetryAfter } from '../backoff.ts';
-import { KubeError, describeStatus, isNetworkError, kindForStatus } from './errors.ts';
+import { IMPERSONATION_ADVICE, KubeError, describeStatus, isImpersonationRefusal, isNetworkError, kindForStatus } from './errors.ts';
 import { CredentialError } from './execCredential.ts';
 import { pool, readLines, readText, send, type TlsSettings } from './httpTransport.ts';
 import type { LoadedKubeConfig } from './kubeconfig.ts';
@@ -26,11 +26,17 @@ export interface ClientNodeOptions {
   eventNamespace?: string;
   /** How long getting credentials may take (an exec plugin is stopped after this); default 30 s. */
   credentialTimeoutMs?: number;
+  /**
+   * Act as this user on every request (Impersonate-User, and nothing else: constrained
+   * impersonation of a node accepts the user name alone and sets the group system:nodes itself).
+   */
+  impersonate?: string;
 }
 
 /**
  * NodeClient for the four calls the agent makes (list nodes by name, watch that node, merge-patch
- * it, create an Event), as plain HTTP requests over node:http/https.
+ * it, create an Event), as plain HTTP requests over node:http/https, as the credentials' user or,
+ * with `impersonate`, as the user it names.
  *
  * client-node's KubeConfig does what is worth sharing with every other Kubernetes client: it
  * reads kubeconfig files and the in-cluster service account, and applyToHTTPSOptions puts the
@@ -46,6 +52,8 @@ export function createClientNodeNodeClient(options: ClientNodeOptions, loaded: L
   const credentialTimeoutMs = options.credentialTimeoutMs ?? 30_000;
   const count = (verb: string, code: string) => metrics?.kubeRequests.inc({ verb, code });
   let credentialProblem: string | undefined;
+  /** Set while the API server refuses the impersonation: no request can succeed until RBAC or the cluster changes. */
+  let impersonationProblem: string | undefined;
   let proxyAgent: ((o: https.AgentOptions) => http.Agent) | undefined;
 
   /** Headers, agent and basic auth for one request, from the kubeconfig's current context. */
@@ -62,6 +70,7 @@ export function createClientNodeNodeClient(options: ClientNodeOptions, loaded: L
     }
     // client-go trims a token file; client-node does not, and a newline is not valid in a header.
     for (const [k, v] of Object.entries(opts.headers)) if (typeof v === 'string') opts.headers[k] = v.trim();
+    if (options.impersonate) opts.headers['Impersonate-User'] = options.impersonate;
     if (loaded.proxyUrl && !proxyAgent) proxyAgent = await proxyAgentFor(loaded.proxyUrl, protocol);
     const agent = pool(protocol, opts as TlsSettings, proxyAgent);
     return { headers: opts.headers, agent, auth: typeof opts.auth === 'string' ? opts.auth : undefined };
@@ -121,6 +130,7 @@ export function createClientNodeNodeClient(options: ClientNodeOptions, loaded: L
       }
       const status = res.statusCode ?? 0;
       if (status < 200 || status > 299) throw statusError(status, res.headers, text, c.redact);
+      impersonationProblem = undefined;
       count(c.verb, String(status));
       try {
         return JSON.parse(text) as T;
@@ -138,6 +148,10 @@ export function createClientNodeNodeClient(options: ClientNodeOptions, loaded: L
     // A refused credential: the next request runs the exec plugin again, as kubectl does.
     if (status === 401) loaded.exec.invalidate();
     const retryAfter = parseRetryAfter(headerText(headers['retry-after']), Date.now());
+    if (options.impersonate && isImpersonationRefusal(status, text)) {
+      impersonationProblem = `the API server refuses to let this service account act as ${options.impersonate} (kube.identity node); the log says why`;
+      return new KubeError('forbidden', describeStatus(status, text, redact, IMPERSONATION_ADVICE), status);
+    }
     return new KubeError(kindForStatus(status), describeStatus(status, text, redact), status, retryAfter);
   }
 
@@ -178,6 +192,7 @@ export function createClientNodeNodeClient(options: ClientNodeOptions, loaded: L
         count('watch', error.code);
         return status === 410 ? { reason: 'gone' } : { reason: 'error', error };
       }
+      impersonationProblem = undefined;
       count('watch', String(status));
       let end: WatchEnd | undefined;
       try {
@@ -248,7 +263,8 @@ export function createClientNodeNodeClient(options: ClientNodeOptions, loaded: L
     },
 
     health() {
-      return credentialProblem ? { ok: false, reason: credentialProblem } : { ok: true };
+      const problem = credentialProblem ?? impersonationProblem;
+      return problem ? { ok: false, reason: problem } : { ok: true };
     },
   };
 }

@@ -71,6 +71,21 @@ const ADVICE: Record<number, string> = {
   429: 'the API server is throttling this client (API Priority and Fairness); the agent retries after the Retry-After it sent',
 };
 
+/** What to do when the API server refuses to let the agent act as its node (kube.identity node). */
+export const IMPERSONATION_ADVICE =
+  'kube.identity is node, and acting as the node needs Kubernetes 1.36+ with the ConstrainedImpersonation feature gate on (beta, on by default since 1.36), ' +
+  'RBAC granting impersonate:associated-node on nodes in authentication.k8s.io and impersonate-on:associated-node:<verb> on nodes and events (the chart renders it with identity.mode node), ' +
+  "and a pod-bound service account token (the pod's projected token, which names its node); on an older cluster set identity.mode (kube.identity) to serviceAccount";
+
+/**
+ * True for a 403 that refused the impersonation itself rather than what the node asked for: the
+ * API server's message names an impersonate verb ("cannot impersonate resource users",
+ * "cannot impersonate-on:associated-node:list", "cannot impersonate:associated-node").
+ */
+export function isImpersonationRefusal(status: number, body: string | undefined): boolean {
+  return status === 403 && /cannot impersonate\b/.test(parseStatus(body)?.message ?? '');
+}
+
 const REASON_PHRASES: Record<number, string> = {
   400: 'Bad Request',
   401: 'Unauthorized',
@@ -94,14 +109,14 @@ const MAX_MESSAGE = 500;
 /**
  * The log line for an API answer that is not a success: code, the Status `message` and `reason`
  * the API server sent (an RBAC denial, an admission policy's message, a validation error), and
- * what to do. `body` is the response text as received; a body that is not a Status (a proxy's
+ * what to do (`advice`, by default the status code's). `body` is the response text as received; a body that is not a Status (a proxy's
  * error page) contributes nothing but its absence.
  *
  * The message can quote what was sent (validation errors quote the invalid value), and what the
  * agent sends is tag values: every string in `redact` and every `Invalid value: "..."` is
  * replaced with `<redacted>`.
  */
-export function describeStatus(code: number, body: string | undefined, redact: readonly string[] = []): string {
+export function describeStatus(code: number, body: string | undefined, redact: readonly string[] = [], advice: string | undefined = ADVICE[code]): string {
   const status = parseStatus(body);
   let message = status?.message?.trim();
   if (message) {
@@ -116,7 +131,6 @@ export function describeStatus(code: number, body: string | undefined, redact: r
   let text = `Kubernetes API answered ${code}${phrase ? ` ${phrase}` : ''}`;
   if (message) text += `: ${message}`;
   if (status?.reason) text += ` (reason ${status.reason})`;
-  const advice = ADVICE[code];
   if (advice) text += `; ${advice}`;
   return text;
 }

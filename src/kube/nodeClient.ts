@@ -43,6 +43,9 @@ export interface NodeClient {
   watch(name: string, options: WatchOptions, handlers: WatchHandlers): Promise<WatchEnd>;
   patch(name: string, patch: MetadataPatch, signal?: AbortSignal): Promise<NodeMeta>;
   event(node: NodeMeta, event: NodeEvent): Promise<void>;
-  /** Not ok while no credentials can be had (an exec plugin that fails or hangs): the agent is then neither healthy nor ready. */
+  /**
+   * Not ok while no credentials can be had (an exec plugin that fails or hangs), or while the API
+   * server refuses the impersonation of kube.identity node: the agent is then neither healthy nor ready.
+   */
   health?(): { ok: boolean; reason?: string };
 }

@@ -116,6 +116,7 @@ export const MATRIX: Case[] = [
     apiVersions: [VAP_API],
   },
   { name: 'existing service account', values: { serviceAccount: { create: false, name: 'preexisting' } }, apiVersions: [VAP_API] },
+  { name: 'identity node', values: { identity: { mode: 'node' } }, apiVersions: [VAP_API] },
 ];
 
 export const caseByName = (name: string): Case => {

@@ -158,7 +158,7 @@ describe('agent logs', () => {
     const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
     try {
       await waitFor('pretty start line', () => err, { accept: (e) => /applied label changes|imds-labeler agent started/.test(e), timeoutMs: 20_000 });
-      expect(err).toMatch(new RegExp(`^\\d{2}:\\d{2}:\\d{2} info  imds-labeler agent started node=${NODE} port=\\d+ dryRun=false$`, 'm'));
+      expect(err).toMatch(new RegExp(`^\\d{2}:\\d{2}:\\d{2} info  imds-labeler agent started node=${NODE} port=\\d+ dryRun=false identity=serviceAccount$`, 'm'));
     } finally {
       proc.kill('SIGTERM');
     }

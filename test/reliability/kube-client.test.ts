@@ -24,7 +24,7 @@ let dir: string;
 let sandbox: Sandbox;
 let front: TlsFront;
 let proxy: { url: string; connects: number; close(): Promise<void> };
-let recorder: { url: string; authorizations: string[]; close(): Promise<void> };
+let recorder: { url: string; authorizations: string[]; impersonations: string[]; close(): Promise<void> };
 const NODE = 'node-0';
 
 beforeAll(async () => {
@@ -66,8 +66,8 @@ const transports: [string, () => string][] = [
   ['HTTPS through an HTTP CONNECT proxy-url', () => kubeconfig('proxied', { server: front.url, 'certificate-authority': 'ca.crt', 'proxy-url': proxy.url })],
 ];
 
-async function clientFor(path: string): Promise<NodeClient> {
-  return createClientNodeNodeClient({ component: 'imds-labeler' }, await loadKubeConfig({ kubeconfig: path, env: {} }));
+async function clientFor(path: string, options: { impersonate?: string } = {}): Promise<NodeClient> {
+  return createClientNodeNodeClient({ component: 'imds-labeler', ...options }, await loadKubeConfig({ kubeconfig: path, env: {} }));
 }
 
 const failure = async (p: Promise<unknown>): Promise<KubeError> => {
@@ -194,6 +194,54 @@ describe('credentials on the wire', () => {
   });
 });
 
+describe('impersonation (kube.identity node)', () => {
+  const AS = 'system:node:node-0';
+  const node: NodeMeta = { name: NODE, uid: 'u', resourceVersion: '1', labels: {}, annotations: {} };
+  const everyCall = async (client: NodeClient) => {
+    const { resourceVersion } = await client.list({ name: NODE });
+    const watch = new AbortController();
+    const ended = client.watch(NODE, { resourceVersion, timeoutSeconds: 1, signal: watch.signal }, { onEvent: () => undefined, onBookmark: () => undefined });
+    await client.patch(NODE, { metadata: { labels: { 'imds-labeler.io/zone': '1' } } });
+    await client.event(node, { reason: 'LabelsUpdated', message: 'm', type: 'Normal' });
+    watch.abort();
+    await ended;
+  };
+
+  it.each([
+    { what: 'with impersonate: every request names the node as its user, and only the user', impersonate: AS, expected: [AS, AS, AS, AS] },
+    { what: 'without: no request impersonates', impersonate: undefined, expected: ['', '', '', ''] },
+  ])('$what', async ({ impersonate, expected }) => {
+    const client = await clientFor(kubeconfig('impersonating', { server: recorder.url }), impersonate ? { impersonate } : {});
+    const before = recorder.impersonations.length;
+    await everyCall(client);
+    // Constrained impersonation of the associated node takes the user name alone: a group, uid or extra would make it ask for plain impersonate.
+    expect(recorder.impersonations.slice(before)).toEqual(expected);
+  });
+
+  const legacy = 'users "system:node:node-0" is forbidden: User "system:serviceaccount:kube-system:imds-labeler" cannot impersonate resource "users" in API group "" at the cluster scope';
+  const constrained = 'nodes "node-0" is forbidden: User "system:serviceaccount:kube-system:imds-labeler" cannot impersonate-on:associated-node:list resource "nodes" in API group "" at the cluster scope';
+  const associated = 'nodes.authentication.k8s.io "*" is forbidden: User "system:serviceaccount:kube-system:imds-labeler" cannot impersonate:associated-node resource "nodes" in API group "authentication.k8s.io" at the cluster scope';
+  const asNode = 'nodes "node-1" is forbidden: node "node-0" is not allowed to modify node "node-1"';
+  it.each([
+    { what: 'a cluster without constrained impersonation (before 1.36, or the gate off)', message: legacy, refusal: true },
+    { what: 'RBAC without impersonate-on:associated-node:<verb>', message: constrained, refusal: true },
+    { what: 'RBAC without impersonate:associated-node', message: associated, refusal: true },
+    { what: 'a refusal of what the node asked for (NodeRestriction)', message: asNode, refusal: false },
+  ])('a 403 for $what: refusal=$refusal', async ({ message, refusal }) => {
+    const client = await clientFor(kubeconfig('refused', { server: sandbox.url }), { impersonate: AS });
+    sandbox.setFaults({ faults: [{ verb: 'list', status: 403, message }] });
+    const err = await failure(client.list({ name: NODE }));
+    expect(err).toMatchObject({ kind: 'forbidden', status: 403 });
+    expect(err.message).toContain(`403 Forbidden: ${message}`);
+    expect(err.message.includes('kube.identity is node, and acting as the node needs Kubernetes 1.36+')).toBe(refusal);
+    expect(client.health?.()).toEqual(refusal ? { ok: false, reason: `the API server refuses to let this service account act as ${AS} (kube.identity node); the log says why` } : { ok: true });
+    // Granted later (RBAC applied, the mode changed back): the next answer makes it healthy again.
+    sandbox.setFaults({ faults: [] });
+    await client.list({ name: NODE });
+    expect(client.health?.()).toEqual({ ok: true });
+  });
+});
+
 /** An HTTP CONNECT proxy on 127.0.0.1, counting the tunnels it opens. */
 async function startConnectProxy(): Promise<typeof proxy> {
   const sockets = new Set<net.Socket>();
@@ -230,11 +278,14 @@ async function startConnectProxy(): Promise<typeof proxy> {
   };
 }
 
-/** Plain HTTP in front of the sandbox that records each request's Authorization header. */
+/** Plain HTTP in front of the sandbox that records each request's Authorization and impersonation headers. */
 async function startRecorder(target: number): Promise<typeof recorder> {
   const authorizations: string[] = [];
+  const impersonations: string[] = [];
   const server = http.createServer((req, res) => {
     authorizations.push(String(req.headers.authorization ?? ''));
+    const headers = Object.keys(req.headers).filter((h) => h.startsWith('impersonate-'));
+    impersonations.push(headers.map((h) => (h === 'impersonate-user' ? String(req.headers[h]) : `${h}: ${String(req.headers[h])}`)).join(', '));
     const upstream = http.request({ host: '127.0.0.1', port: target, path: req.url, method: req.method, headers: req.headers }, (r) => {
       res.writeHead(r.statusCode ?? 502, r.headers);
       r.pipe(res);
@@ -247,6 +298,7 @@ async function startRecorder(target: number): Promise<typeof recorder> {
   return {
     url: `http://127.0.0.1:${port}`,
     authorizations,
+    impersonations,
     close: () => new Promise<void>((resolve) => (server.closeAllConnections(), server.close(() => resolve()))),
   };
 }

@@ -48,6 +48,12 @@ describe('configuration precedence: defaults < file < environment < flags', () =
     expect((await load(['--tag-include', 'a*,b', '--tag-include', 'c'])).labels.tags.include).toEqual(['a*', 'b', 'c']);
   });
   it('takes --no-<flag> for booleans', async () => expect((await load(['--no-events'])).kube.events).toBe(false));
+  it.each([
+    [[], {}, undefined, 'serviceAccount'],
+    [['--identity', 'node'], {}, undefined, 'node'],
+    [[], { IMDS_LABELER_IDENTITY: 'node' }, undefined, 'node'],
+    [['--config', 'f'], {}, '{"kube": {"identity": "node"}}', 'node'],
+  ])('kube.identity from %j %j %j is %s', async (argv, env, file, identity) => expect((await load(argv, env, file)).kube.identity).toBe(identity));
 });
 
 describe('invalid configuration names the field and why', () => {
@@ -56,6 +62,7 @@ describe('invalid configuration names the field and why', () => {
     ['a bad port', ['--port', 'http'], {}, undefined, /server\.port \(from --port\)/],
     ['a bad boolean in the environment', [], { IMDS_LABELER_DRY_RUN: 'maybe' }, undefined, /dryRun \(from \$IMDS_LABELER_DRY_RUN\)/],
     ['a reserved prefix', ['--label-prefix', 'node.kubernetes.io'], {}, undefined, /labels\.prefix.*belong to others/],
+    ['an unknown identity', ['--identity', 'system:node:n1'], {}, undefined, /kube\.identity \(from --identity\).*"serviceAccount"\|"node"/],
     ['an upper-case prefix', ['--label-prefix', 'Example.com'], {}, undefined, /labels\.prefix.*DNS subdomain/],
     ['an https IMDS endpoint', ['--imds-endpoint', 'https://169.254.169.254'], {}, undefined, /imds\.endpoint.*http:\/\//],
     ['an unknown extra', ['--extras', 'gpu'], {}, undefined, /labels\.extras/],

@@ -14,6 +14,7 @@ import {
   WELL_KNOWN_KEYS,
 } from '../../src/keys/keys.ts';
 import { DNS_SUBDOMAIN_MAX_LENGTH, isDnsSubdomain, isQualifiedName } from '../../src/keys/names.ts';
+import { KUBELET_LABELS, nodeIdentityProblems, nodeMaySetLabel, nodeMaySetLabelsUnder } from '../../src/keys/nodeRestriction.ts';
 import { render } from '../../src/mapping/render.ts';
 import { EVERY_FIELD_DOCUMENT, labelsConfig } from '../helpers/instanceDocuments.ts';
 
@@ -197,5 +198,80 @@ describe('isOwnKey', () => {
   it('knows the well-known keys', () => {
     expect(isWellKnownKey('topology.kubernetes.io/zone')).toBe(true);
     expect(isWellKnownKey(`${P}/zone`)).toBe(false);
+  });
+});
+
+describe('NodeRestriction: the labels a node may set on itself (kube.identity node)', () => {
+  // As kube-apiserver 1.37's NodeRestriction decides (getForbiddenLabels, kubelet's IsKubeletLabel).
+  it.each([
+    [`${P}/zone`, true],
+    [`${T}/team`, true],
+    ['example.com/x', true],
+    ['no-domain', true],
+    ['topology.kubernetes.io/zone', true],
+    ['topology.kubernetes.io/region', true],
+    ['node.kubernetes.io/instance-type', true],
+    ['failure-domain.beta.kubernetes.io/zone', true],
+    ['kubernetes.io/hostname', true],
+    ['kubernetes.io/arch', true],
+    ['node.kubernetes.io/anything', true],
+    ['a.node.kubernetes.io/anything', true],
+    ['kubelet.kubernetes.io/anything', true],
+    ['topology.kubernetes.io/other', false],
+    ['kubernetes.io/role', false],
+    ['node-role.kubernetes.io/worker', false],
+    ['k8s.io/x', false],
+    ['example.k8s.io/x', false],
+    ['node-restriction.kubernetes.io/pool', false],
+    ['a.node-restriction.kubernetes.io/pool', false],
+    ['xkubernetes.io/x', true],
+    ['kubernetes.azure.com/agentpool', true],
+  ])('%s → %s', (key, allowed) => {
+    expect(nodeMaySetLabel(key)).toBe(allowed);
+  });
+
+  it.each([
+    [P, true],
+    ['node.kubernetes.io', true],
+    ['kubelet.kubernetes.io', true],
+    ['topology.kubernetes.io', false],
+    ['kubernetes.io', false],
+    ['node-restriction.kubernetes.io', false],
+  ])('every label under %s → %s', (domain, allowed) => {
+    expect(nodeMaySetLabelsUnder(domain)).toBe(allowed);
+  });
+
+  it('covers the well-known keys: a node may set all three', () => {
+    for (const key of WELL_KNOWN_KEYS) expect(KUBELET_LABELS.has(key), key).toBe(true);
+  });
+
+  it.each([
+    [{ prefix: P, wellKnown: true }, []],
+    [{ prefix: 'node-restriction.kubernetes.io', wellKnown: false }, ['prefix', 'prefix']],
+    [{ prefix: 'topology.kubernetes.io', tagPrefix: T, wellKnown: false }, ['prefix']],
+    [{ prefix: P, tagPrefix: 'tags.k8s.io', wellKnown: false }, ['tagPrefix']],
+    [{ prefix: 'node.kubernetes.io', wellKnown: true }, []],
+  ])('nodeIdentityProblems(%j) blames %j', (labels, fields) => {
+    const problems = nodeIdentityProblems(labels);
+    expect(problems.map((p) => p.field)).toEqual(fields);
+    for (const p of problems) expect(p.message).toMatch(/^NodeRestriction does not let a node set labels under .*\/: use another prefix, or kube.identity serviceAccount$/);
+  });
+
+  // The domains NodeRestriction decides on, whatever RESERVED_DOMAINS holds.
+  const nodeDomain = fc.constantFrom('kubernetes.io', 'k8s.io', 'node.kubernetes.io', 'kubelet.kubernetes.io', 'topology.kubernetes.io', 'node-restriction.kubernetes.io');
+  const nodePrefixArb = fc.oneof(prefixArb, nodeDomain, fc.tuple(dnsLabel, nodeDomain).map(([l, d]) => `${l}.${d}`));
+
+  it('every config the schema accepts works as the node too: each label it writes is one NodeRestriction lets a node set', () => {
+    fc.assert(
+      fc.property(nodePrefixArb, fc.option(nodePrefixArb, { nil: undefined }), fc.boolean(), (prefix, tagPrefix, wellKnown) => {
+        const asAccount = configSchema.safeParse({ labels: { prefix, tagPrefix, wellKnown, extras: [...EXTRAS] } });
+        const asNode = configSchema.safeParse({ labels: { prefix, tagPrefix, wellKnown, extras: [...EXTRAS] }, kube: { identity: 'node' } });
+        expect(asNode.success).toBe(asAccount.success);
+        fc.pre(asNode.success);
+        expect(nodeIdentityProblems(asNode.data!.labels)).toEqual([]);
+        for (const key of Object.keys(render(EVERY_FIELD_DOCUMENT, asNode.data!.labels).labels)) expect(nodeMaySetLabel(key), key).toBe(true);
+      }),
+      RUNS,
+    );
   });
 });

@@ -105,9 +105,35 @@ or localhost) is replaced by it; a repository without one gets it put in front.
 ["topology.kubernetes.io/zone", "topology.kubernetes.io/region", "node.kubernetes.io/instance-type"]
 {{- end }}
 
-{{/* Whether to render the ValidatingAdmissionPolicy: enabled, and the API is served or forced. */}}
+{{/*
+Who the agent is to the API server: identity.mode, with auto resolved by the cluster's version
+(constrained impersonation is beta and on by default from Kubernetes 1.36).
+*/}}
+{{- define "imds-labeler.identity" -}}
+{{- $mode := .Values.identity.mode | default "auto" }}
+{{- if ne $mode "auto" }}
+{{- $mode }}
+{{- else if semverCompare ">=1.36.0-0" .Capabilities.KubeVersion.Version }}
+{{- "node" }}
+{{- else }}
+{{- "serviceAccount" }}
+{{- end }}
+{{- end }}
+
+{{/*
+Whether the ValidatingAdmissionPolicy is wanted: enabled, and the agent acting as its
+ServiceAccount (as its node, its requests are the node's: the policy would match none of them,
+and could not tell them from the kubelet's).
+*/}}
+{{- define "imds-labeler.admissionPolicy.wanted" -}}
+{{- if and .Values.admissionPolicy.enabled (eq (include "imds-labeler.identity" .) "serviceAccount") -}}
+true
+{{- end }}
+{{- end }}
+
+{{/* Whether to render the ValidatingAdmissionPolicy: wanted, and the API is served or forced. */}}
 {{- define "imds-labeler.admissionPolicy.render" -}}
-{{- if and .Values.admissionPolicy.enabled (or .Values.admissionPolicy.force (.Capabilities.APIVersions.Has "admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy")) -}}
+{{- if and (include "imds-labeler.admissionPolicy.wanted" .) (or .Values.admissionPolicy.force (.Capabilities.APIVersions.Has "admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy")) -}}
 true
 {{- end }}
 {{- end }}
@@ -116,7 +142,8 @@ true
 {{- define "imds-labeler.config" -}}
 {{- $c := .Values.config }}
 {{- $labels := dict "prefix" (include "imds-labeler.prefix" .) "tagPrefix" (include "imds-labeler.tagPrefix" .) "tags" $c.labels.tags "extras" $c.labels.extras "wellKnown" $c.labels.wellKnown }}
-{{- $config := dict "imds" $c.imds "poll" $c.poll "labels" $labels "kube" $c.kube "server" $c.server "log" $c.log "dryRun" $c.dryRun }}
+{{- $kube := merge (dict "identity" (include "imds-labeler.identity" .)) (omit $c.kube "identity") }}
+{{- $config := dict "imds" $c.imds "poll" $c.poll "labels" $labels "kube" $kube "server" $c.server "log" $c.log "dryRun" $c.dryRun }}
 {{- toPrettyJson $config }}
 {{- end }}
 
