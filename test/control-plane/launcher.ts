@@ -50,6 +50,8 @@ export interface RequestOptions {
   contentType?: string;
   /** Bearer token; default the admin's. */
   token?: string;
+  /** Extra request headers (Impersonate-User, ...). */
+  headers?: Record<string, string | string[]>;
   timeoutMs?: number;
 }
 
@@ -111,6 +113,7 @@ export function apiRequest(info: Pick<ControlPlaneInfo, 'url' | 'ca' | 'adminTok
           Authorization: `Bearer ${options.token ?? info.adminToken}`,
           Accept: 'application/json',
           ...(body !== undefined ? { 'Content-Type': options.contentType ?? 'application/json' } : {}),
+          ...options.headers,
         },
         timeout: options.timeoutMs ?? 30_000,
       },
@@ -161,6 +164,8 @@ export function logTail(info: ControlPlaneInfo, component: Component, lines = 40
 export interface ControlPlaneOptions {
   /** Extra kube-apiserver flags (e.g. `--watch-cache=false`). */
   apiserverFlags?: string[];
+  /** kube-apiserver's --enable-admission-plugins (default NodeRestriction, as a real cluster runs it). */
+  admissionPlugins?: string[];
   /** Keep the working directory after stop() (the logs). Default: keep only when IMDS_LABELER_KEEP_CONTROL_PLANE is set. */
   keep?: boolean;
 }
@@ -231,7 +236,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       `--service-account-signing-key-file=${join(dir, 'sa.key')}`,
       `--token-auth-file=${join(dir, 'tokens.csv')}`,
       '--authorization-mode=Node,RBAC',
-      '--enable-admission-plugins=NodeRestriction',
+      `--enable-admission-plugins=${(options.admissionPlugins ?? ['NodeRestriction']).join(',')}`,
       '--allow-privileged=true',
       '--endpoint-reconciler-type=none',
       ...(options.apiserverFlags ?? []),
