@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../helpers/wait.ts';
-import { imdsFor, pollsPass as pollsPassOf, installChart, Kube, startShippedAgent, tagsCompute, type ClusterAgent } from '../control-plane/cluster.ts';
+import { imdsFor, pollsPass as pollsPassOf, installChart, SERVICE_ACCOUNT_IDENTITY, Kube, startShippedAgent, tagsCompute, type ClusterAgent } from '../control-plane/cluster.ts';
 import { startControlPlane, type ControlPlane } from '../control-plane/launcher.ts';
 
 const NS = 'agents';
@@ -24,7 +24,7 @@ const pollsPass = (polls: number) => pollsPassOf(agent, polls);
 beforeAll(async () => {
   cp = await startControlPlane();
   kube = new Kube(cp);
-  ({ serviceAccount } = installChart(kube.info, 'agents', NS));
+  ({ serviceAccount } = installChart(kube.info, 'agents', NS, SERVICE_ACCOUNT_IDENTITY));
   await kube.createNode(NODE, { 'team.example.com/owner': 'payments' });
   await kube.createNode(OTHER);
   emulator = await imdsFor(tagsCompute({ env: 'prod', team: 'blue' }));

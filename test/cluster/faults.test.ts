@@ -10,6 +10,7 @@ import { startControlPlane, type ControlPlane } from '../control-plane/launcher.
 import {
   imdsFor,
   installChart,
+  SERVICE_ACCOUNT_IDENTITY,
   Kube,
   kubectl,
   pollsPass,
@@ -36,7 +37,7 @@ const patches = () => kube.requestTotal('PATCH', 'nodes');
 beforeAll(async () => {
   cp = await startControlPlane();
   kube = new Kube(cp);
-  const { serviceAccount } = installChart(cp, 'faults', 'faults');
+  const { serviceAccount } = installChart(cp, 'faults', 'faults', SERVICE_ACCOUNT_IDENTITY);
   await kube.createNode(NODE, { 'team.example.com/owner': 'payments' });
   await kube.createNode(OTHER);
   emulator = await imdsFor(tagsCompute({ env: 'prod' }));

@@ -16,6 +16,7 @@ import {
   helmAsync,
   imdsFor,
   installChart,
+  SERVICE_ACCOUNT_IDENTITY,
   Kube,
   kubectl,
   pollsPass,
@@ -58,7 +59,7 @@ afterAll(async () => {
 
 describe('install, run and uninstall on a real API server', () => {
   it('helm install: the server accepts every object; the admission policy compiles and passes the cost check', async () => {
-    installChart(cp, RELEASE, HELM_NS);
+    installChart(cp, RELEASE, HELM_NS, SERVICE_ACCOUNT_IDENTITY);
     const status = helm(cp, ['status', RELEASE, '-n', HELM_NS, '-o', 'json']);
     expect(JSON.parse(status.stdout)).toMatchObject({ info: { status: 'deployed' } });
     // Created at all means compiled within the cost budget: the API server rejects a policy

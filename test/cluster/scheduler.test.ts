@@ -59,7 +59,8 @@ beforeAll(async () => {
     await kube.createNode(n.name, { 'sched-test': 'yes' });
     const emulator = await imdsFor(n.compute);
     emulators.push(emulator);
-    agents.push(await startShippedAgent(kube, { node: n.name, emulator, namespace: NS, serviceAccount }));
+    // identity.mode auto is node on this 1.37 server: each agent acts as its own node.
+    agents.push(await startShippedAgent(kube, { node: n.name, emulator, namespace: NS, serviceAccount, args: ['--identity', 'node'] }));
   }
   // Waits on the update domain only, so a missing fault-domain label fails the tests below, not the set-up.
   for (const n of NODES) await waitFor(`${n.name} labelled`, () => labelOf(n.name, UD), { accept: (v) => v === n.compute.platformUpdateDomain, timeoutMs: 30_000, everyMs: 100 });

@@ -14,7 +14,7 @@ import { Buffer } from 'node:buffer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../helpers/wait.ts';
 import { etcdRequest, startControlPlane, type ControlPlane } from '../control-plane/launcher.ts';
-import { imdsFor, installChart, Kube, pollsPass, printLogsOnFailure, startShippedAgent, tagsCompute, type ClusterAgent } from '../control-plane/cluster.ts';
+import { imdsFor, installChart, SERVICE_ACCOUNT_IDENTITY, Kube, pollsPass, printLogsOnFailure, startShippedAgent, tagsCompute, type ClusterAgent } from '../control-plane/cluster.ts';
 
 let cp: ControlPlane;
 let kube: Kube;
@@ -37,7 +37,7 @@ const etcdRevision = async () => {
 beforeAll(async () => {
   cp = await startControlPlane({ apiserverFlags: ['--watch-cache=false'] });
   kube = new Kube(cp);
-  const { serviceAccount } = installChart(cp, 'gone', 'gone');
+  const { serviceAccount } = installChart(cp, 'gone', 'gone', SERVICE_ACCOUNT_IDENTITY);
   await kube.createNode(NODE);
   await kube.createNode(OTHER);
   emulator = await imdsFor(tagsCompute({ env: 'prod' }));

@@ -190,6 +190,13 @@ export function kubectl(info: ControlPlaneInfo, args: string[], o: { input?: str
 
 export const adminKubeconfig = (info: ControlPlaneInfo) => join(info.dir, 'admin.kubeconfig');
 
+/**
+ * helm arguments for the service account identity and its admission policy: on this 1.37 server
+ * identity.mode auto picks node, so the files that test the policy, or run agents with the
+ * default kube.identity, ask for serviceAccount.
+ */
+export const SERVICE_ACCOUNT_IDENTITY = ['--set', 'identity.mode=serviceAccount'];
+
 /** The chart installed as users install it; the release's ServiceAccount is `<release>-imds-labeler`. */
 export function installChart(info: ControlPlaneInfo, release: string, namespace: string, args: string[] = []): { serviceAccount: string; policy: string } {
   const r = helm(info, ['install', release, CHART_DIR, '-n', namespace, '--create-namespace', ...args]);
