@@ -57,7 +57,7 @@ describe('imds-labeler command line', () => {
     ['render', 'a prefix whose tag prefix is too long', ['--label-prefix', LONG_PREFIX], /labels\.prefix \(from --label-prefix\): makes the tag prefix/],
     ['cleanup', 'a prefix whose tag prefix is too long', ['--all-nodes', '--label-prefix', LONG_PREFIX], /labels\.prefix \(from --label-prefix\): makes the tag prefix/],
     ['agent', 'a tag prefix too long', ['--node-name', 'n1', '--imds-endpoint', 'http://127.0.0.1:9', '--tag-prefix', `${LONG_PREFIX}.eeee`], /labels\.tagPrefix \(from --tag-prefix\): must be a lowercase DNS subdomain/],
-    ['render', 'a reserved prefix', ['--label-prefix', 'node.kubernetes.io'], /labels\.prefix \(from --label-prefix\): kubernetes\.io, k8s\.io and kubernetes\.azure\.com belong to others/],
+    ['render', 'a reserved prefix', ['--label-prefix', 'node.kubernetes.io'], /labels\.prefix \(from --label-prefix\): kubernetes\.io, k8s\.io and kubernetes\.azure\.com belong to Kubernetes and AKS/],
   ])('%s exits 2 at start-up on %s, naming the field', (name, _case, args, message) => {
     expect(LONG_PREFIX).toHaveLength(250);
     const r = spawnSync(process.execPath, [ENTRY, name, ...args], { cwd: ROOT, encoding: 'utf8', input: '{"compute":{"platformFaultDomain":"0"}}', timeout: 20_000, env: { PATH: process.env.PATH } });
