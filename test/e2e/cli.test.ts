@@ -44,6 +44,25 @@ describe('imds-labeler command line', () => {
     expect(r.stderr).toContain(hint);
   });
 
+  // Each command takes only its own flags: another command's is refused with this command's usage.
+  it.each([
+    [['render', '--poll-period', '5s'], 'render takes no --poll-period: it is a flag of agent'],
+    [['render', '--no-dry-run'], 'render takes no --no-dry-run: it is a flag of agent and cleanup'],
+    [['cleanup', '--all-nodes', '--tag-include', 'x'], 'cleanup takes no --tag-include: it is a flag of agent and render'],
+    [['agent', '--all-nodes'], 'unknown flag --all-nodes'],
+    [['agent', '--file', 'doc.json'], 'unknown flag --file'],
+    [['render', '--label-prefx', 'x.example.com'], 'unknown flag --label-prefx; did you mean --label-prefix?'],
+    [['emulator', '--poll-period', '1s'], 'unknown flag --poll-period'],
+    [['sandbox', '--label-prefix', 'x.example.com'], 'unknown flag --label-prefix'],
+    [['demo', '--pol-period', '1s'], 'unknown flag --pol-period; did you mean --poll-period?'],
+  ])('%j exits 2: "%s", with that command\'s usage', (args, message) => {
+    const r = run(args, '{}');
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain(`imds-labeler ${args[0]}: ${message}\n`);
+    expect(r.stderr).toContain(`Usage: imds-labeler ${args[0]}`);
+    expect(r.stdout).toBe('');
+  });
+
   it.each([['--version'], ['version'], ['-v']])('%s prints the version, revision and Node.js version', (arg) => {
     const r = run([arg]);
     expect(r.status).toBe(0);
