@@ -12,6 +12,8 @@ export interface GeneratedFile {
   render(): string | Promise<string>;
   /** External tools render() runs (installed by scripts/install-tools.sh); none for most. */
   tools?: readonly 'helm'[];
+  /** Read by other generators (the chart's values): `npm run generate` writes it first. */
+  feedsOthers?: boolean;
 }
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -24,5 +26,6 @@ export async function generatedFiles(): Promise<GeneratedFile[]> {
     const mod = (await import(new URL(name, dir).href)) as { default: GeneratedFile | GeneratedFile[] };
     files.push(...[mod.default].flat());
   }
-  return files;
+  // Stable: the order within each group stays the modules' order.
+  return files.sort((a, b) => Number(b.feedsOthers ?? false) - Number(a.feedsOthers ?? false));
 }

@@ -21,6 +21,7 @@ interface Schema {
   enum?: unknown[];
   $ref?: string;
   anyOf?: Schema[];
+  allOf?: Schema[];
   properties?: Record<string, Schema>;
   additionalProperties?: boolean | Schema;
   items?: Schema;
@@ -42,12 +43,22 @@ function description(comment: string | null | undefined): string | undefined {
     .trim();
 }
 
-/** Follows $ref into the definitions (the schema puts nothing beside a $ref). */
+/**
+ * The $ref of a schema that is one: a bare $ref, or draft-07's way of giving a $ref a description
+ * (an allOf of one $ref, as the generated config part writes it).
+ */
+function refOf(schema: Schema): string | undefined {
+  if (schema.$ref) return schema.$ref;
+  if (schema.allOf?.length === 1 && schema.type === undefined) return schema.allOf[0]!.$ref;
+  return undefined;
+}
+
+/** Follows $ref into the definitions (the schema puts nothing beside a $ref but a description). */
 function resolve(schema: Schema, root: Schema): Schema {
   let s = schema;
-  while (s.$ref) {
-    const target = root.definitions?.[s.$ref.replace('#/definitions/', '')];
-    if (!target) throw new Error(`values.schema.json: unresolved ${s.$ref}`);
+  for (let ref = refOf(s); ref; ref = refOf(s)) {
+    const target = root.definitions?.[ref.replace('#/definitions/', '')];
+    if (!target) throw new Error(`values.schema.json: unresolved ${ref}`);
     s = target;
   }
   return s;
@@ -65,7 +76,8 @@ const NAMED: Record<string, string> = {
 };
 
 function typeName(schema: Schema, root: Schema): string {
-  const named = schema.$ref ? NAMED[schema.$ref.replace('#/definitions/', '')] : undefined;
+  const ref = refOf(schema);
+  const named = ref ? NAMED[ref.replace('#/definitions/', '')] : undefined;
   if (named) return named;
   const s = resolve(schema, root);
   if (s.anyOf) return [...new Set(s.anyOf.map((alt) => typeName(alt, root)))].join(' or ');

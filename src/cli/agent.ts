@@ -22,7 +22,7 @@ ${envHelp('agent')}
 `,
   async run(argv, io) {
     lowFootprintRuntime();
-    const { config, help } = await loadConfig({ argv, env: io.env });
+    const { config, help } = await loadConfig({ argv, env: io.env }, { command: 'agent' });
     if (help) {
       io.stdout.write(this.usage);
       return 0;

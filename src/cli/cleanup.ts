@@ -1,9 +1,12 @@
-import { ConfigError, loadConfig } from '../config/load.ts';
+import { ConfigError, loadConfig, type CommandFlags } from '../config/load.ts';
 import { reconcilePolicy } from '../kube/policy.ts';
 import { createLogger } from '../observability/logger.ts';
 import type { Command } from './command.ts';
 import { nodeClientFor } from './nodeClient.ts';
 import { sharedFlagsHelp } from './usage.ts';
+
+/** The flags cleanup takes; the chart's uninstall hook passes them too (test/chart/key-rules.test.ts). */
+export const CLEANUP_FLAGS: CommandFlags = { command: 'cleanup', own: { 'all-nodes': { type: 'boolean' } } };
 
 export const cleanupCommand: Command = {
   name: 'cleanup',
@@ -23,7 +26,7 @@ Flags:
 ${sharedFlagsHelp('cleanup')}
 `,
   async run(argv, io) {
-    const { config, help, flags } = await loadConfig({ argv, env: io.env }, { 'all-nodes': { type: 'boolean' } });
+    const { config, help, flags } = await loadConfig({ argv, env: io.env }, CLEANUP_FLAGS);
     if (help) {
       io.stdout.write(this.usage);
       return 0;

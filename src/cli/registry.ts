@@ -28,6 +28,7 @@ export function topLevelHelp(commands: CommandTable): string {
     ...Object.entries(commands).map(([name, c]) => `  ${name.padEnd(width)}${c.summary}`),
     '',
     'Run "imds-labeler <command> --help" for the flags of a command, "imds-labeler --version" for the version.',
+    'A command takes only the flags its --help lists; a config file (--config) serves every command.',
     '',
   ].join('\n');
 }

@@ -43,7 +43,7 @@ export const renderCommand: Command = {
       io.stdout.write(usage);
       return 0;
     }
-    const { config, positionals, flags } = await loadConfig({ argv, env: io.env }, { file: { type: 'string' } });
+    const { config, positionals, flags } = await loadConfig({ argv, env: io.env }, { command: 'render', own: { file: { type: 'string' } } });
     if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}" (the document is given with --file or on stdin)`);
     const file = flags.file as string | undefined;
     try {

@@ -1,8 +1,8 @@
 import { envName, optionsOf, type ConfigCommand } from '../config/options.ts';
 
 /**
- * The shared flags a command's --help lists, formatted: only the ones that change what that
- * command does (every command still accepts them all, so one config file serves every command).
+ * The shared flags a command's --help lists, formatted: the ones it takes, those that change what
+ * it does (the config file and the environment, shared by every command, may set any field).
  */
 export function sharedFlagsHelp(command: ConfigCommand): string {
   const rows: [string, string][] = [

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
 import type { z } from 'zod';
-import { OPTIONS, describeFlagError, envName, type OptionSpec } from './options.ts';
+import { OPTIONS, commandsTaking, describeFlagError, envName, optionsOf, type ConfigCommand, type OptionSpec } from './options.ts';
 import { configSchema, type Config } from './schema.ts';
 import { parseJsonOrYaml } from './text.ts';
 
@@ -39,21 +39,32 @@ export interface LoadedConfig {
   help: boolean;
 }
 
-/** parseArgs options for the shared flags, plus a subcommand's own. */
-export function flagOptions(extra: ParseArgsOptionsConfig = {}): ParseArgsOptionsConfig {
-  const options: ParseArgsOptionsConfig = { config: { type: 'string' }, help: { type: 'boolean', short: 'h' } };
-  for (const o of OPTIONS) options[o.flag] = o.kind === 'boolean' ? { type: 'boolean' } : { type: 'string', multiple: o.kind === 'list' };
-  return { ...options, ...extra };
+/** The flags a command takes: the shared ones it lists (optionsOf), and its own. */
+export interface CommandFlags {
+  command: ConfigCommand;
+  own?: ParseArgsOptionsConfig;
 }
 
-/** defaults < config file < environment < flags. Throws ConfigError naming the field. */
-export async function loadConfig(sources: ConfigSources, extraFlags: ParseArgsOptionsConfig = {}): Promise<LoadedConfig & { flags: Record<string, unknown> }> {
+/** parseArgs options for a command: --config, --help, its shared flags and its own. */
+export function flagOptions({ command, own = {} }: CommandFlags): ParseArgsOptionsConfig {
+  const options: ParseArgsOptionsConfig = { config: { type: 'string' }, help: { type: 'boolean', short: 'h' } };
+  for (const o of optionsOf(command)) options[o.flag] = o.kind === 'boolean' ? { type: 'boolean' } : { type: 'string', multiple: o.kind === 'list' };
+  return { ...options, ...own };
+}
+
+/**
+ * defaults < config file < environment < flags. Throws ConfigError naming the field, FlagError
+ * for a flag the command does not take. The file and the environment serve every command, so
+ * they may set any field; flags are the command's own.
+ */
+export async function loadConfig(sources: ConfigSources, flagSet: CommandFlags = { command: 'agent' }): Promise<LoadedConfig & { flags: Record<string, unknown> }> {
   let parsed;
-  const options = flagOptions(extraFlags);
+  const options = flagOptions(flagSet);
   try {
     parsed = parseArgs({ args: [...sources.argv], options, allowPositionals: true, allowNegative: true, strict: true });
   } catch (err) {
-    throw new FlagError(describeFlagError(err, Object.keys(options)));
+    const elsewhere = (flag: string) => commandsTaking(flag).filter((c) => c !== flagSet.command);
+    throw new FlagError(describeFlagError(err, Object.keys(options), { command: flagSet.command, elsewhere }));
   }
   const flags = parsed.values as Record<string, unknown>;
   const origin = new Map<string, string>();
@@ -70,7 +81,7 @@ export async function loadConfig(sources: ConfigSources, extraFlags: ParseArgsOp
     const name = names.find((n) => sources.env[n] !== undefined && sources.env[n] !== '');
     if (name) setPath(merged, option, coerce(option, sources.env[name]!), origin, `$${name}`);
   }
-  for (const option of OPTIONS) {
+  for (const option of optionsOf(flagSet.command)) {
     const value = flags[option.flag];
     if (value !== undefined) setPath(merged, option, coerce(option, value), origin, `--${option.flag}`);
   }

@@ -13,8 +13,9 @@ export interface OptionSpec {
   /** Extra environment variables read, after IMDS_LABELER_<FLAG>. */
   envAliases?: readonly string[];
   /**
-   * The commands whose --help lists the flag. Every command accepts every shared flag (one config
-   * file serves them all); help shows only the ones that change what that command does.
+   * The commands that take the flag and list it in their --help: the ones it changes what they
+   * do. Another command refuses it as a flag; the config file and the environment, which every
+   * command shares, may still set the field.
    */
   commands: readonly ConfigCommand[];
 }
@@ -62,6 +63,9 @@ export const OPTIONS: readonly OptionSpec[] = [
 
 export const optionsOf = (command: ConfigCommand) => OPTIONS.filter((o) => o.commands.includes(command));
 
+/** The commands that take a shared flag (by its name without dashes), none when no command does. */
+export const commandsTaking = (flag: string): readonly ConfigCommand[] => OPTIONS.find((o) => o.flag === flag)?.commands ?? [];
+
 /** Edit distance with transpositions (optimal string alignment), for "did you mean" on a typo. */
 function distance(a: string, b: string): number {
   const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
@@ -92,17 +96,27 @@ export function closestFlag(typed: string, known: readonly string[]): string | u
   return best && best.d <= Math.max(1, Math.floor(best.flag.length / 3)) ? best.flag : undefined;
 }
 
+/** A command, to name in the message about a flag it does not take; `elsewhere` lists the commands that do take it. */
+export interface FlagContext {
+  command: string;
+  elsewhere: (flag: string) => readonly string[];
+}
+
 /**
  * node:util parseArgs's error as one line a person can act on: an unknown flag is named, with the
- * closest known one when there is one.
+ * closest known one when there is one, and the commands that take it when it is another's.
  */
-export function describeFlagError(err: unknown, known: readonly string[]): string {
+export function describeFlagError(err: unknown, known: readonly string[], context?: FlagContext): string {
   const e = err as { code?: string; message?: string };
   if (e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
     const typed = /'(-[^']*)'/.exec(e.message ?? '')?.[1] ?? '';
     const near = closestFlag(typed, known);
     const negated = typed.startsWith('--no-') ? 'no-' : '';
-    return `unknown flag ${typed}${near ? `; did you mean --${negated}${near}?` : ''}`;
+    const hint = near ? `; did you mean --${negated}${near}?` : '';
+    const name = typed.replace(/^-+/, '').replace(/=.*$/, '');
+    const takers = context ? [name, name.replace(/^no-/, '')].map(context.elsewhere).find((c) => c.length > 0) : undefined;
+    if (context && takers) return `${context.command} takes no ${typed.replace(/=.*$/, '')}: it is a flag of ${takers.join(' and ')}${hint}`;
+    return `unknown flag ${typed}${hint}`;
   }
   return String(e.message ?? err).split('. To specify a positional')[0]!;
 }

@@ -1,7 +1,72 @@
 import * as z from 'zod';
-import { DEFAULT_PREFIX, keyProblems, prefixesOf, prefixProblem } from '../keys/keys.ts';
+import {
+  DEFAULT_PREFIX,
+  keyProblems,
+  MAX_PREFIX_LENGTH_WITH_DEFAULT_TAG_PREFIX,
+  prefixesOf,
+  prefixProblem,
+  RESERVED_DOMAIN_PATTERN,
+  RESERVED_DOMAINS_RULE,
+} from '../keys/keys.ts';
+import { DNS_SUBDOMAIN_MAX_LENGTH, DNS_SUBDOMAIN_PATTERN } from '../keys/names.ts';
 import { nodeIdentityProblems } from '../keys/nodeRestriction.ts';
-import { formatDuration, parseDuration } from './duration.ts';
+import { DURATION_EXAMPLES, DURATION_PATTERN, formatDuration, parseDuration } from './duration.ts';
+
+/**
+ * The agent's configuration, and beside each rule z.toJSONSchema cannot see (a transform, a
+ * refinement, a rule across fields) its JSON Schema form. scripts/gen/values-schema.ts turns the
+ * schema into the `config` part of the chart's values.schema.json and values.yaml at build time,
+ * so the chart and the agent cannot drift apart; here the forms are only plain objects.
+ */
+export type JsonSchema = { [keyword: string]: unknown };
+
+/** `replace`: what z.toJSONSchema makes of the part is replaced; `add`: keywords added to it. */
+export interface JsonSchemaForm {
+  replace?: JsonSchema;
+  add?: JsonSchema;
+}
+
+const forms = new Map<z.ZodType, JsonSchemaForm>();
+
+/** The forms, by the schema part they belong to: the outermost one, as it sits in its object. */
+export const jsonSchemaForms: ReadonlyMap<z.ZodType, JsonSchemaForm> = forms;
+
+const withJsonSchema = <T extends z.ZodType>(schema: T, form: JsonSchemaForm): T => {
+  forms.set(schema, form);
+  return schema;
+};
+
+/** "Between 1s and 1h." or "At most 1h.", in descriptions: the duration helper's and the generator's for numbers. */
+export function rangeSentence(min: string | undefined, max: string | undefined, minExclusive = false): string {
+  if (min !== undefined && max !== undefined) return minExclusive ? `Above ${min}, at most ${max}.` : `Between ${min} and ${max}.`;
+  if (max !== undefined) return `At most ${max}.`;
+  if (min !== undefined) return minExclusive ? `Above ${min}.` : `At least ${min}.`;
+  return '';
+}
+
+/** Definitions the forms refer to, in values.schema.json's `definitions`. */
+export const JSON_SCHEMA_DEFINITIONS: Record<'duration' | 'labelPrefix', JsonSchema> = {
+  duration: {
+    description: `${DURATION_EXAMPLES.replace(/^a /, 'A ')} (units ms, s, m, h).`,
+    $comment:
+      "The if/then names the expected form in the error message: JSON Schema has no custom messages. A field's bounds are in its description; JSON Schema cannot compare durations, so the agent checks them when it starts.",
+    type: 'string',
+    pattern: DURATION_PATTERN,
+    if: { type: 'string', not: { pattern: DURATION_PATTERN } },
+    then: { const: `<${DURATION_EXAMPLES}>` },
+  },
+  labelPrefix: {
+    description: `A lowercase DNS subdomain such as ${DEFAULT_PREFIX}, at most ${DNS_SUBDOMAIN_MAX_LENGTH} characters; ${RESERVED_DOMAINS_RULE}.`,
+    $comment: 'The if/then names the rule in the error message: JSON Schema has no custom messages.',
+    type: 'string',
+    maxLength: DNS_SUBDOMAIN_MAX_LENGTH,
+    pattern: DNS_SUBDOMAIN_PATTERN,
+    if: { type: 'string', pattern: RESERVED_DOMAIN_PATTERN },
+    then: { const: `<a prefix of your own: ${RESERVED_DOMAINS_RULE}>` },
+  },
+};
+
+const ref = (name: keyof typeof JSON_SCHEMA_DEFINITIONS) => ({ $ref: `#/definitions/${name}` });
 
 /**
  * A duration written as "60s"/"500ms" or as a number of milliseconds; always milliseconds inside.
@@ -9,16 +74,16 @@ import { formatDuration, parseDuration } from './duration.ts';
  * far below that a value is a typo (700h for a watch timeout) that would make the agent either
  * silent or a hot loop. `min` keeps waits that must not be zero away from zero.
  */
-const duration = (fallback: string, bounds: { min?: string; max: string }) => {
+const duration = (fallback: string, bounds: { min?: string; max: string }, description: string) => {
   const min = bounds.min === undefined ? 0 : parseDuration(bounds.min)!;
   const max = parseDuration(bounds.max)!;
-  return z
+  const schema = z
     .union([z.number().int().nonnegative(), z.string()])
     .default(fallback)
     .transform((value, ctx) => {
       const ms = typeof value === 'number' ? value : parseDuration(value);
       if (ms === undefined) {
-        ctx.addIssue({ code: 'custom', message: `"${value}" is not a duration such as 500ms, 60s, 5m or 1h` });
+        ctx.addIssue({ code: 'custom', message: `"${value}" is not ${DURATION_EXAMPLES}` });
         return z.NEVER;
       }
       if (ms < min || ms > max) {
@@ -27,18 +92,37 @@ const duration = (fallback: string, bounds: { min?: string; max: string }) => {
         return z.NEVER;
       }
       return ms;
-    });
+    })
+    .describe(`${description} ${rangeSentence(min > 0 ? formatDuration(min) : undefined, formatDuration(max))}`);
+  return withJsonSchema(schema, {
+    replace: { anyOf: [{ type: 'integer', minimum: min, maximum: max, $comment: 'milliseconds' }, { allOf: [ref('duration')] }] },
+  });
 };
 
 /** A label prefix or tag prefix; what the two derive together is checked on the whole config. */
-const labelPrefix = z.string().superRefine((p, ctx) => {
+const prefixRule = (p: string, ctx: z.RefinementCtx) => {
   const message = prefixProblem(p);
   if (message) ctx.addIssue({ code: 'custom', message });
-});
+};
 
-const httpUrl = z
-  .string()
-  .refine((u) => URL.canParse(u) && new URL(u).protocol === 'http:', 'must be an http:// URL (IMDS is plain HTTP)');
+/** IMDS is plain HTTP on a host name or an IP address; no user, query or fragment. */
+const HTTP_URL_PATTERN = '^http://([A-Za-z0-9.-]+|\\[[0-9A-Fa-f:.]+\\])(:[0-9]{1,5})?(/[^\\s?#]*)?$';
+const HTTP_URL = new RegExp(HTTP_URL_PATTERN);
+const httpUrl = (fallback: string, description: string) =>
+  withJsonSchema(
+    z
+      .string()
+      .refine((u) => HTTP_URL.test(u) && URL.canParse(u), 'must be an http:// URL of a host and port (IMDS is plain HTTP)')
+      .default(fallback)
+      .describe(description),
+    {
+      replace: {
+        type: 'string',
+        pattern: HTTP_URL_PATTERN,
+        $comment: 'The agent also parses the URL when it starts: a port above 65535 or an IP address that is none is refused there.',
+      },
+    },
+  );
 
 export const EXTRAS = ['spot', 'security', 'physicalZone', 'subFaultDomain', 'osType', 'hostGroup'] as const;
 export type Extra = (typeof EXTRAS)[number];
@@ -52,80 +136,141 @@ export const KUBE_IDENTITIES = ['serviceAccount', 'node'] as const;
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 
+/** IMDS throttles above 5 requests/second per VM; the agent's rate plus its burst stays under that. */
+const IMDS_REQUEST_BUDGET = 4;
+const BURST = { min: 1, max: 2, fallback: 2 } as const;
+
+/** requestsPerSecond + burst ≤ the budget, as JSON Schema: the burst is a small whole number, so one if/then per value. */
+const rateLimitForm = (): JsonSchema => {
+  const atMost = (burst: number) => ({ then: { properties: { requestsPerSecond: { type: 'number', maximum: IMDS_REQUEST_BUDGET - burst } } } });
+  const cases = [];
+  for (let burst = BURST.min; burst <= BURST.max; burst++) cases.push({ if: { properties: { burst: { const: burst } }, required: ['burst'] }, ...atMost(burst) });
+  cases.push({ if: { not: { required: ['burst'] } }, ...atMost(BURST.fallback) });
+  return { $comment: `requestsPerSecond + burst must stay at or below ${IMDS_REQUEST_BUDGET}: one case per burst.`, allOf: cases };
+};
+
 export const configSchema = z
   .strictObject({
     imds: z
       .strictObject({
-        endpoint: httpUrl.default('http://169.254.169.254'),
+        endpoint: httpUrl('http://169.254.169.254', 'Base URL of the Azure Instance Metadata Service. Plain HTTP: IMDS serves no TLS.'),
         apiVersion: z
           .string()
           .regex(/^\d{4}-\d{2}-\d{2}$/, 'must look like 2025-04-07')
-          .default('2025-04-07'),
-        connectTimeout: duration('2s', { min: '1ms', max: '1m' }),
-        requestTimeout: duration('5s', { min: '1ms', max: '5m' }),
-        maxResponseBytes: z.number().int().min(1024).max(16 * 1024 * 1024).default(1024 * 1024),
-        /** Shared by every IMDS call of the process. IMDS throttles above 5 requests/second per VM. */
-        rateLimit: z
-          .strictObject({
-            requestsPerSecond: z.number().positive().max(4).default(2),
-            burst: z.number().int().min(1).max(2).default(2),
-          })
-          .prefault({})
-          .refine((r) => r.requestsPerSecond + r.burst <= 4, {
-            message: 'requestsPerSecond + burst must stay at or below 4, under IMDS\'s limit of 5 per second',
-          }),
-        /** How long retries of one poll may go on; 410 is retried for up to 70 s. */
-        retryBudget: duration('70s', { max: '1h' }),
+          .default('2025-04-07')
+          .describe('IMDS api-version asked for first; the agent falls back to older versions that IMDS lists, and asks for this one again every 10 minutes.'),
+        connectTimeout: duration('2s', { min: '1ms', max: '1m' }, 'TCP connect timeout of one IMDS request.'),
+        requestTimeout: duration('5s', { min: '1ms', max: '5m' }, 'Whole-request timeout of one IMDS request.'),
+        maxResponseBytes: z
+          .number()
+          .int()
+          .min(1024)
+          .max(16 * 1024 * 1024)
+          .default(1024 * 1024)
+          .describe('Largest IMDS response accepted, in bytes.'),
+        rateLimit: withJsonSchema(
+          z
+            .strictObject({
+              requestsPerSecond: z
+                .number()
+                .positive()
+                .max(IMDS_REQUEST_BUDGET)
+                .default(2)
+                .describe(`Steady IMDS request rate of the process. IMDS throttles above 5 requests/second per VM, shared with everything else on the VM; requestsPerSecond + burst must stay at or below ${IMDS_REQUEST_BUDGET}.`),
+              burst: z.number().int().min(BURST.min).max(BURST.max).default(BURST.fallback).describe('Requests allowed at once above the steady rate.'),
+            })
+            .prefault({})
+            .refine((r) => r.requestsPerSecond + r.burst <= IMDS_REQUEST_BUDGET, {
+              message: `requestsPerSecond + burst must stay at or below ${IMDS_REQUEST_BUDGET}, under IMDS's limit of 5 per second`,
+            }),
+          { add: rateLimitForm() },
+        ),
+        retryBudget: duration('70s', { max: '1h' }, 'How long the retries of one poll may go on (IMDS answers 410 for up to 70s after boot).'),
       })
       .prefault({}),
     poll: z
       .strictObject({
-        period: duration('60s', { min: '100ms', max: '24h' }),
-        jitter: z.number().min(0).max(0.5).default(0.2),
-        initialDelay: duration('0s', { max: '1h' }),
+        period: duration('60s', { min: '100ms', max: '24h' }, 'Time between IMDS polls. Fault/update domain and tags change rarely; 60s is plenty.'),
+        jitter: z.number().min(0).max(0.5).default(0.2).describe('Random spread of each period, as a fraction of it, so nodes do not poll in step.'),
+        initialDelay: duration('0s', { max: '1h' }, 'Delay before the first poll.'),
       })
       .prefault({}),
-    labels: z
-      .strictObject({
-        prefix: labelPrefix.default(DEFAULT_PREFIX),
-        /** Defaults to "tags." + prefix. */
-        tagPrefix: labelPrefix.optional(),
-        tags: z
-          .strictObject({
-            include: z.array(z.string().min(1)).default(['*']),
-            exclude: z.array(z.string().min(1)).default([]),
-          })
-          .prefault({}),
-        extras: z.array(z.enum(EXTRAS)).default([]),
-        /** Opt-in: topology.kubernetes.io/zone, topology.kubernetes.io/region, node.kubernetes.io/instance-type. */
-        wellKnown: z.boolean().default(false),
-      })
-      .prefault({}),
+    labels: withJsonSchema(
+      z
+        .strictObject({
+          prefix: withJsonSchema(
+            z
+              .string()
+              .superRefine(prefixRule)
+              .default(DEFAULT_PREFIX)
+              .describe(
+                `Prefix of every label and annotation the agent writes: a lowercase DNS subdomain, at most ${MAX_PREFIX_LENGTH_WITH_DEFAULT_TAG_PREFIX} characters when tagPrefix is empty, so that tags.<prefix> fits in ${DNS_SUBDOMAIN_MAX_LENGTH}; ${RESERVED_DOMAINS_RULE}.`,
+              ),
+            { replace: { allOf: [ref('labelPrefix')] } },
+          ),
+          // "" is unset (src/keys prefixesOf).
+          tagPrefix: withJsonSchema(
+            z
+              .string()
+              .superRefine((p, ctx) => {
+                if (p !== '') prefixRule(p, ctx);
+              })
+              .optional()
+              .describe('Prefix of the VM-tag labels. Empty means "tags." + prefix.'),
+            { replace: { anyOf: [{ type: 'string', maxLength: 0 }, ref('labelPrefix')] } },
+          ),
+          tags: z
+            .strictObject({
+              include: z.array(z.string().min(1)).default(['*']).describe('Globs of VM tag names to turn into labels ("*" = every tag).'),
+              exclude: z.array(z.string().min(1)).default([]).describe('Globs of VM tag names to leave out; wins over include.'),
+            })
+            .prefault({}),
+          extras: z.array(z.enum(EXTRAS)).default([]).describe(`Optional label groups: ${EXTRAS.join(', ')}.`),
+          wellKnown: z
+            .boolean()
+            .default(false)
+            .describe(
+              'Also write topology.kubernetes.io/zone, topology.kubernetes.io/region and node.kubernetes.io/instance-type. Off by default: cloud-provider-azure owns them on AKS; turn on for clusters without a cloud provider.',
+            ),
+        })
+        .prefault({}),
+      {
+        // keyProblems' rule for the derived tag prefix, in the form JSON Schema has for it.
+        add: {
+          $comment: `With the tag prefix defaulted to tags. + prefix, the prefix must leave room for those ${DNS_SUBDOMAIN_MAX_LENGTH - MAX_PREFIX_LENGTH_WITH_DEFAULT_TAG_PREFIX} characters within ${DNS_SUBDOMAIN_MAX_LENGTH}.`,
+          if: { properties: { tagPrefix: { type: 'string', maxLength: 0 } } },
+          then: { properties: { prefix: { type: 'string', maxLength: MAX_PREFIX_LENGTH_WITH_DEFAULT_TAG_PREFIX } } },
+        },
+      },
+    ),
     kube: z
       .strictObject({
-        nodeName: z.string().optional(),
-        kubeconfig: z.string().optional(),
-        context: z.string().min(1).optional(),
-        credentialTimeout: duration('30s', { min: '100ms', max: '10m' }),
-        resyncPeriod: duration('10m', { min: '1s', max: '24h' }),
-        watchTimeout: duration('5m', { min: '1s', max: '1h' }),
-        events: z.boolean().default(true),
-        identity: z.enum(KUBE_IDENTITIES).default('serviceAccount'),
+        nodeName: z.string().optional().describe('The node to label.'),
+        kubeconfig: z.string().optional().describe("Kubeconfig file, or files separated by ':' merged as kubectl does."),
+        context: z.string().min(1).optional().describe('Kubeconfig context to use instead of its current-context.'),
+        credentialTimeout: duration('30s', { min: '100ms', max: '10m' }, 'How long a kubeconfig exec credential plugin may take before it is stopped.'),
+        resyncPeriod: duration('10m', { min: '1s', max: '24h' }, 'Periodic full reconcile of the node, jittered.'),
+        watchTimeout: duration('5m', { min: '1s', max: '1h' }, 'Server-side timeout of the node watch, jittered.'),
+        events: z.boolean().default(true).describe('Emit a Kubernetes Event (reason LabelsUpdated) on the node when its labels change.'),
+        identity: z
+          .enum(KUBE_IDENTITIES)
+          .default('serviceAccount')
+          .describe('Who the agent acts as: its service account (narrowed by the admission policy), or its node, system:node:<name>, by constrained impersonation (Kubernetes 1.36+).'),
       })
       .prefault({}),
     server: z
       .strictObject({
-        port: z.number().int().min(0).max(65535).default(9721),
-        address: z.string().default('0.0.0.0'),
+        port: z.number().int().min(0).max(65535).default(9721).describe('Port of /metrics, /healthz and /readyz; 0 takes any free port.'),
+        address: z.string().min(1).default('0.0.0.0').describe('Address the metrics and health server binds to.'),
       })
       .prefault({}),
     log: z
       .strictObject({
-        level: z.enum(LOG_LEVELS).default('info'),
-        format: z.enum(['json', 'pretty']).default('json'),
+        level: z.enum(LOG_LEVELS).default('info').describe(`Log level: ${LOG_LEVELS.join(', ')}.`),
+        format: z.enum(['json', 'pretty']).default('json').describe('Log format: json, or pretty for reading by eye.'),
       })
       .prefault({}),
-    dryRun: z.boolean().default(false),
+    dryRun: z.boolean().default(false).describe('Log the changes the agent would make and write nothing to the node.'),
   })
   .transform((c, ctx) => {
     // Each prefix is valid on its own here; the tag prefix the label prefix derives may not be.

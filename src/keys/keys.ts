@@ -13,10 +13,19 @@ export const DEFAULT_PREFIX = 'imds-labeler.io';
 /** The tag prefix when none is configured. */
 export const defaultTagPrefix = (prefix: string): string => `tags.${prefix}`;
 
+/** The longest prefix whose default tag prefix is still a DNS subdomain. */
+export const MAX_PREFIX_LENGTH_WITH_DEFAULT_TAG_PREFIX = DNS_SUBDOMAIN_MAX_LENGTH - defaultTagPrefix('').length;
+
 /** Domains that belong to Kubernetes and AKS: no prefix may be one of them or under one. */
 export const RESERVED_DOMAINS = ['kubernetes.io', 'k8s.io', 'kubernetes.azure.com'] as const;
 
 export const isReservedDomain = (domain: string): boolean => RESERVED_DOMAINS.some((r) => domain === r || domain.endsWith(`.${r}`));
+
+/** isReservedDomain as a pattern, for values.schema.json. */
+export const RESERVED_DOMAIN_PATTERN = `(^|\\.)(${RESERVED_DOMAINS.map((d) => d.replaceAll('.', '\\.')).join('|')})$`;
+
+/** Why the reserved domains are refused, in the agent's messages and the values schema's. */
+export const RESERVED_DOMAINS_RULE = `${RESERVED_DOMAINS.join(', ').replace(/, ([^,]*)$/, ' and $1')} belong to Kubernetes and AKS`;
 
 /** The well-known keys, written only on opt-in (`labels.wellKnown`) and never over another writer's value. */
 export const WELL_KNOWN = {
@@ -43,7 +52,7 @@ export const ownershipKeys = (prefix: string): OwnershipKeys => ({
 
 export interface KeyPrefixes {
   prefix: string;
-  /** Absent: defaultTagPrefix(prefix). */
+  /** Absent or empty: defaultTagPrefix(prefix). Empty counts as absent, as in the environment and the chart, where a key cannot be left out. */
   tagPrefix?: string | undefined;
 }
 
@@ -53,12 +62,12 @@ export interface Prefixes {
 }
 
 /** The prefixes, with the tag prefix defaulted. */
-export const prefixesOf = (labels: KeyPrefixes): Prefixes => ({ prefix: labels.prefix, tagPrefix: labels.tagPrefix ?? defaultTagPrefix(labels.prefix) });
+export const prefixesOf = (labels: KeyPrefixes): Prefixes => ({ prefix: labels.prefix, tagPrefix: labels.tagPrefix || defaultTagPrefix(labels.prefix) });
 
 /** Why `value` cannot be a prefix (configured as such), or undefined when it can. */
 export function prefixProblem(value: string): string | undefined {
   if (!isDnsSubdomain(value)) return `must be a lowercase DNS subdomain of at most ${DNS_SUBDOMAIN_MAX_LENGTH} characters, such as ${DEFAULT_PREFIX}`;
-  if (isReservedDomain(value)) return `${RESERVED_DOMAINS.join(', ').replace(/, ([^,]*)$/, ' and $1')} belong to others`;
+  if (isReservedDomain(value)) return `${RESERVED_DOMAINS_RULE}: use a prefix of your own`;
   return undefined;
 }
 
@@ -79,16 +88,15 @@ export function keyProblems(labels: KeyPrefixes): KeyProblem[] {
   const problems: KeyProblem[] = [];
   const own = prefixProblem(labels.prefix);
   if (own) problems.push({ field: 'prefix', message: own });
-  if (labels.tagPrefix !== undefined) {
+  if (labels.tagPrefix) {
     const tag = prefixProblem(labels.tagPrefix);
     if (tag) problems.push({ field: 'tagPrefix', message: tag });
   } else if (!own) {
     const derived = defaultTagPrefix(labels.prefix);
     if (prefixProblem(derived)) {
-      const room = DNS_SUBDOMAIN_MAX_LENGTH - (derived.length - labels.prefix.length);
       problems.push({
         field: 'prefix',
-        message: `makes the tag prefix (${defaultTagPrefix('<prefix>')}) ${derived.length} characters long, over the ${DNS_SUBDOMAIN_MAX_LENGTH} of a DNS subdomain: use a prefix of at most ${room} characters, or set labels.tagPrefix`,
+        message: `makes the tag prefix (${defaultTagPrefix('<prefix>')}) ${derived.length} characters long, over the ${DNS_SUBDOMAIN_MAX_LENGTH} of a DNS subdomain: use a prefix of at most ${MAX_PREFIX_LENGTH_WITH_DEFAULT_TAG_PREFIX} characters, or set labels.tagPrefix`,
       });
     }
   }

@@ -1,5 +1,6 @@
 import { Environment } from '@marcbachmann/cel-js';
 import { describe, expect, it } from 'vitest';
+import { CLEANUP_FLAGS } from '../../src/cli/cleanup.ts';
 import { loadConfig } from '../../src/config/load.ts';
 import { configSchema, EXTRAS, type Config } from '../../src/config/schema.ts';
 import { DEFAULT_PREFIX, defaultTagPrefix, isOwnKey, keyProblems, ownershipKeys, RESERVED_DOMAINS, WELL_KNOWN_KEYS } from '../../src/keys/keys.ts';
@@ -36,7 +37,7 @@ async function renderChart(labels: Record<string, unknown>): Promise<Rendered> {
   const args = at(find(objects, 'Job'), 'spec', 'template', 'spec', 'containers', 0, 'args') as string[];
   expect(args[0]).toBe('cleanup');
   const readFile = () => at(cleanupMap, 'data', 'config.json') as string;
-  const { config } = await loadConfig({ argv: args.slice(1), env: {}, readFile }, { 'all-nodes': { type: 'boolean' } });
+  const { config } = await loadConfig({ argv: args.slice(1), env: {}, readFile }, CLEANUP_FLAGS);
   return { objects, agent, cleanup: config.labels };
 }
 

@@ -44,6 +44,25 @@ describe('imds-labeler command line', () => {
     expect(r.stderr).toContain(hint);
   });
 
+  // Each command takes only its own flags: another command's is refused with this command's usage.
+  it.each([
+    [['render', '--poll-period', '5s'], 'render takes no --poll-period: it is a flag of agent'],
+    [['render', '--no-dry-run'], 'render takes no --no-dry-run: it is a flag of agent and cleanup'],
+    [['cleanup', '--all-nodes', '--tag-include', 'x'], 'cleanup takes no --tag-include: it is a flag of agent and render'],
+    [['agent', '--all-nodes'], 'unknown flag --all-nodes'],
+    [['agent', '--file', 'doc.json'], 'unknown flag --file'],
+    [['render', '--label-prefx', 'x.example.com'], 'unknown flag --label-prefx; did you mean --label-prefix?'],
+    [['emulator', '--poll-period', '1s'], 'unknown flag --poll-period'],
+    [['sandbox', '--label-prefix', 'x.example.com'], 'unknown flag --label-prefix'],
+    [['demo', '--pol-period', '1s'], 'unknown flag --pol-period; did you mean --poll-period?'],
+  ])('%j exits 2: "%s", with that command\'s usage', (args, message) => {
+    const r = run(args, '{}');
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain(`imds-labeler ${args[0]}: ${message}\n`);
+    expect(r.stderr).toContain(`Usage: imds-labeler ${args[0]}`);
+    expect(r.stdout).toBe('');
+  });
+
   it.each([['--version'], ['version'], ['-v']])('%s prints the version, revision and Node.js version', (arg) => {
     const r = run([arg]);
     expect(r.status).toBe(0);
@@ -57,7 +76,7 @@ describe('imds-labeler command line', () => {
     ['render', 'a prefix whose tag prefix is too long', ['--label-prefix', LONG_PREFIX], /labels\.prefix \(from --label-prefix\): makes the tag prefix/],
     ['cleanup', 'a prefix whose tag prefix is too long', ['--all-nodes', '--label-prefix', LONG_PREFIX], /labels\.prefix \(from --label-prefix\): makes the tag prefix/],
     ['agent', 'a tag prefix too long', ['--node-name', 'n1', '--imds-endpoint', 'http://127.0.0.1:9', '--tag-prefix', `${LONG_PREFIX}.eeee`], /labels\.tagPrefix \(from --tag-prefix\): must be a lowercase DNS subdomain/],
-    ['render', 'a reserved prefix', ['--label-prefix', 'node.kubernetes.io'], /labels\.prefix \(from --label-prefix\): kubernetes\.io, k8s\.io and kubernetes\.azure\.com belong to others/],
+    ['render', 'a reserved prefix', ['--label-prefix', 'node.kubernetes.io'], /labels\.prefix \(from --label-prefix\): kubernetes\.io, k8s\.io and kubernetes\.azure\.com belong to Kubernetes and AKS/],
   ])('%s exits 2 at start-up on %s, naming the field', (name, _case, args, message) => {
     expect(LONG_PREFIX).toHaveLength(250);
     const r = spawnSync(process.execPath, [ENTRY, name, ...args], { cwd: ROOT, encoding: 'utf8', input: '{"compute":{"platformFaultDomain":"0"}}', timeout: 20_000, env: { PATH: process.env.PATH } });

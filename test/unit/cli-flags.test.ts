@@ -52,8 +52,48 @@ describe('per-command help', () => {
     expect(optionsOf('agent')).toHaveLength(OPTIONS.length);
   });
 
-  it('every command still accepts every flag (one config serves them all)', async () => {
-    await expect(loadConfig({ argv: ['--poll-period', '5s', '--label-prefix', 'x.example.com'], env: {} })).resolves.toBeDefined();
+});
+
+describe('each command takes only its own flags', () => {
+  const OWN = { agent: {}, render: { file: { type: 'string' } }, cleanup: { 'all-nodes': { type: 'boolean' } } } as const;
+  /** A value the flag's field accepts, so only the flag itself can be refused. */
+  const VALID: Record<string, string> = { 'imds-endpoint': 'http://127.0.0.1:9', 'api-version': '2025-04-07', 'max-response-bytes': '2048', 'rate-limit': '1', 'rate-limit-burst': '1', 'poll-jitter': '0.1', 'label-prefix': 'x.example.com', 'tag-prefix': 'tags.x.example.com', extras: 'spot', port: '9000', address: '127.0.0.1', 'log-level': 'warn', 'log-format': 'pretty' };
+  const argvFor = (o: (typeof OPTIONS)[number]) => (o.kind === 'boolean' ? [`--${o.flag}`] : [`--${o.flag}`, VALID[o.flag] ?? (o.path.endsWith('Timeout') || /period|delay|budget/i.test(o.path) ? '30s' : 'v')]);
+  const cases = CONFIG_COMMANDS.flatMap((command) => OPTIONS.map((o) => [command, o.flag, o.commands.includes(command)] as const));
+
+  it.each(cases)('%s --%s: taken %s', async (command, flag, taken) => {
+    const option = OPTIONS.find((o) => o.flag === flag)!;
+    const result = await loadConfig({ argv: argvFor(option), env: {} }, { command, own: OWN[command] }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    if (taken) return expect(result).toBeUndefined();
+    expect(result).toBeInstanceOf(FlagError);
+    const takers = option.commands.filter((c) => c !== command).join(' and ');
+    expect((result as Error).message).toMatch(new RegExp(`^${command} takes no --${flag}: it is a flag of ${takers}`));
+  });
+
+  it.each([
+    ['render', ['--dry-run'], 'render takes no --dry-run: it is a flag of agent and cleanup'],
+    ['render', ['--no-dry-run'], 'render takes no --no-dry-run: it is a flag of agent and cleanup'],
+    ['render', ['--poll-period=5s'], 'render takes no --poll-period: it is a flag of agent'],
+    ['cleanup', ['--all-nodes', '--tag-include', 'x'], 'cleanup takes no --tag-include: it is a flag of agent and render'],
+    ['cleanup', ['--port', '1'], 'cleanup takes no --port: it is a flag of agent'],
+    ['render', ['--label-prefx', 'x.io'], 'unknown flag --label-prefx; did you mean --label-prefix?'],
+    ['render', ['--fil', 'x'], 'unknown flag --fil; did you mean --file?'],
+    ['cleanup', ['--all-node'], 'unknown flag --all-node; did you mean --all-nodes?'],
+    ['agent', ['--file', 'x'], 'unknown flag --file'],
+    ['agent', ['--all-nodes'], 'unknown flag --all-nodes'],
+  ] as const)('%s %j: "%s"', async (command, argv, message) => {
+    const error = await loadConfig({ argv: [...argv], env: {} }, { command, own: OWN[command] }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(FlagError);
+    expect((error as Error).message).toBe(message);
+  });
+
+  it('the config file and the environment still set any field, whatever the command', async () => {
+    const file = 'poll:\n  period: 5s\nserver:\n  port: 9000\n';
+    const { config } = await loadConfig({ argv: ['--config', 'f'], env: { IMDS_LABELER_RESYNC_PERIOD: '1m' }, readFile: () => file }, { command: 'render', own: OWN.render });
+    expect([config.poll.period, config.server.port, config.kube.resyncPeriod]).toEqual([5000, 9000, 60_000]);
   });
 });
 

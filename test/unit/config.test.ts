@@ -61,7 +61,7 @@ describe('invalid configuration names the field and why', () => {
     ['a bad duration flag', ['--poll-period', 'soon'], {}, undefined, /poll\.period \(from --poll-period\): "soon" is not a duration/],
     ['a bad port', ['--port', 'http'], {}, undefined, /server\.port \(from --port\)/],
     ['a bad boolean in the environment', [], { IMDS_LABELER_DRY_RUN: 'maybe' }, undefined, /dryRun \(from \$IMDS_LABELER_DRY_RUN\)/],
-    ['a reserved prefix', ['--label-prefix', 'node.kubernetes.io'], {}, undefined, /labels\.prefix.*belong to others/],
+    ['a reserved prefix', ['--label-prefix', 'node.kubernetes.io'], {}, undefined, /labels\.prefix.*kubernetes\.io, k8s\.io and kubernetes\.azure\.com belong to Kubernetes and AKS: use a prefix of your own/],
     ['an unknown identity', ['--identity', 'system:node:n1'], {}, undefined, /kube\.identity \(from --identity\).*"serviceAccount"\|"node"/],
     ['an upper-case prefix', ['--label-prefix', 'Example.com'], {}, undefined, /labels\.prefix.*DNS subdomain/],
     ['an https IMDS endpoint', ['--imds-endpoint', 'https://169.254.169.254'], {}, undefined, /imds\.endpoint.*http:\/\//],

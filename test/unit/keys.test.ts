@@ -68,6 +68,9 @@ describe('prefixes (prefixProblem, keyProblems)', () => {
     [{ prefix: 'xk8s.io' }, []],
     [{ prefix: P, tagPrefix: 'tags.kubernetes.io' }, ['tagPrefix']],
     [{ prefix: 'bad prefix', tagPrefix: 'bad/prefix' }, ['prefix', 'tagPrefix']],
+    // Empty is unset, as in the environment and the chart.
+    [{ prefix: P, tagPrefix: '' }, []],
+    [{ prefix: subdomainOf(249), tagPrefix: '' }, ['prefix']],
   ])('%j → problems with %j', (labels, fields) => {
     expect(keyProblems(labels).map((p) => p.field)).toEqual(fields);
   });
@@ -82,7 +85,7 @@ describe('prefixes (prefixProblem, keyProblems)', () => {
     fc.assert(
       fc.property(prefixArb, fc.option(prefixArb, { nil: undefined }), (prefix, tagPrefix) => {
         const usable = (p: string) => isDnsSubdomain(p) && !RESERVED_DOMAINS.some((d) => p === d || p.endsWith(`.${d}`));
-        const expected = usable(prefix) && usable(tagPrefix ?? `tags.${prefix}`);
+        const expected = usable(prefix) && usable(tagPrefix || `tags.${prefix}`);
         expect(keyProblems({ prefix, tagPrefix }).length === 0).toBe(expected);
         expect(prefixProblem(prefix) === undefined).toBe(usable(prefix));
       }),
