@@ -2,6 +2,7 @@ import { ConfigError } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { nodeClientFor } from '../cli/nodeClient.ts';
 import { createImds, type ImdsDependencies } from '../imds/index.ts';
+import { createScheduledEventsFetcher } from '../imds/scheduledEvents.ts';
 import type { NodeClient } from '../kube/nodeClient.ts';
 import { createLogger, type Logger } from '../observability/logger.ts';
 import { createMetrics, type Metrics } from '../observability/metrics.ts';
@@ -25,7 +26,8 @@ export interface DependencyOverrides {
 
 /**
  * What the agent talks to, built from its config: the node's name, the Kubernetes client, the
- * IMDS stack (one rate limiter, one client, a retrying instance fetch), the logger and the
+ * IMDS stack (one rate limiter, one client, a retrying instance fetch and a scheduled-events
+ * fetch), the logger and the
  * metrics registry. The product builds it as it is; the demo and the reliability harness replace
  * the logger or the registry, nothing else. Throws ConfigError (exit 2) when the node's name or
  * the Kubernetes configuration is missing.
@@ -37,5 +39,7 @@ export async function buildAgentDependencies(config: Config, overrides: Dependen
   const metrics = overrides.metrics ?? createMetrics({ version: VERSION, revision: REVISION, processMetrics: true });
   const nodeClient = overrides.nodeClient ?? (await nodeClientFor(config.kube, { component: 'imds-labeler', metrics, env: overrides.env ?? process.env, ...(overrides.signal ? { signal: overrides.signal } : {}) }));
   const imds = createImds(config.imds, { metrics, logger, ...overrides.imds });
-  return { nodeName, nodeClient, fetchInstance: (signal) => imds.fetchInstance(signal), logger, metrics };
+  // The same client, so the same rate limiter: the VM's IMDS budget is shared by every call.
+  const fetchScheduledEvents = createScheduledEventsFetcher({ client: imds.client, requestTimeoutMs: config.imds.requestTimeout, firstCallTimeoutMs: config.scheduledEvents.firstCallTimeout });
+  return { nodeName, nodeClient, fetchInstance: (signal) => imds.fetchInstance(signal), fetchScheduledEvents, logger, metrics };
 }

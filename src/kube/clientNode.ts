@@ -8,7 +8,7 @@ import { CredentialError } from './execCredential.ts';
 import { pool, readLines, readText, send, type TlsSettings } from './httpTransport.ts';
 import type { LoadedKubeConfig } from './kubeconfig.ts';
 import type { NodeClient, NodeList, WatchEnd, WatchHandlers, WatchOptions } from './nodeClient.ts';
-import { toNodeMeta, type MetadataPatch, type NodeEvent, type NodeMeta, type WatchEventType } from './types.ts';
+import { toNodeMeta, type MetadataPatch, type NodeEvent, type NodeMeta, type StatusPatch, type WatchEventType } from './types.ts';
 
 export { loadKubeConfig, KubeConfigError, type LoadedKubeConfig, type KubeConfigSource } from './kubeconfig.ts';
 
@@ -217,6 +217,20 @@ export function createClientNodeNodeClient(options: ClientNodeOptions, loaded: L
         contentType: 'application/merge-patch+json',
         signal,
         redact: [...Object.values(patch.metadata.labels ?? {}), ...Object.values(patch.metadata.annotations ?? {})].filter((v): v is string => typeof v === 'string'),
+      });
+      return toNodeMeta(node as never);
+    },
+
+    async patchStatus(name: string, patch: StatusPatch, signal?: AbortSignal): Promise<NodeMeta> {
+      const node = await call<Record<string, unknown>>({
+        verb: 'patch',
+        method: 'PATCH',
+        path: `/api/v1/nodes/${encodeURIComponent(name)}/status`,
+        query: { fieldManager: options.component },
+        body: patch,
+        // Strategic: status.conditions is a list keyed by type, so only the agent's condition changes.
+        contentType: 'application/strategic-merge-patch+json',
+        signal,
       });
       return toNodeMeta(node as never);
     },

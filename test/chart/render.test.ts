@@ -59,8 +59,12 @@ describe('helm template with default values', () => {
     expect(spec.dnsPolicy).toBe('ClusterFirstWithHostNet');
   });
 
-  it('tolerates every taint and is system-node-critical', () => {
-    expect(spec.tolerations).toEqual([{ operator: 'Exists' }]);
+  it('tolerates every taint (its own start-up and maintenance taints whatever the value says) and is system-node-critical', () => {
+    expect(spec.tolerations).toEqual([
+      { key: 'imds-labeler.io/unlabelled', operator: 'Exists', effect: 'NoSchedule' },
+      { key: 'imds-labeler.io/maintenance', operator: 'Exists', effect: 'NoSchedule' },
+      { operator: 'Exists' },
+    ]);
     expect(spec.priorityClassName).toBe('system-node-critical');
     expect(spec.nodeSelector).toEqual({ 'kubernetes.io/os': 'linux' });
   });
@@ -159,7 +163,7 @@ describe('helm template across the values matrix', () => {
   it('the policy matches the agent\'s ServiceAccount on node UPDATEs and fails closed', () => {
     const policy = find(get('defaults on a 1.30+ cluster'), 'ValidatingAdmissionPolicy');
     expect(at(policy, 'spec', 'failurePolicy')).toBe('Fail');
-    expect(at(policy, 'spec', 'matchConstraints', 'resourceRules')).toEqual([{ apiGroups: [''], apiVersions: ['v1'], operations: ['UPDATE'], resources: ['nodes'] }]);
+    expect(at(policy, 'spec', 'matchConstraints', 'resourceRules')).toEqual([{ apiGroups: [''], apiVersions: ['v1'], operations: ['UPDATE'], resources: ['nodes', 'nodes/status'] }]);
     expect(at(policy, 'spec', 'matchConditions', 0, 'expression')).toBe("request.userInfo.username == 'system:serviceaccount:imds-labeler:imds-labeler'");
     const binding = find(get('defaults on a 1.30+ cluster'), 'ValidatingAdmissionPolicyBinding');
     expect(at(binding, 'spec')).toEqual({ policyName: 'imds-labeler', validationActions: ['Deny'] });
@@ -306,6 +310,21 @@ describe('RBAC', () => {
     const binding = find(objects, 'ClusterRoleBinding', 'imds-labeler');
     expect(at(binding, 'roleRef')).toEqual({ apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'imds-labeler' });
     expect(at(binding, 'subjects')).toEqual([{ kind: 'ServiceAccount', name: 'imds-labeler', namespace: 'imds-labeler' }]);
+  });
+
+  it('scheduled events on: nodes/status patch too, for the condition, and nothing more', () => {
+    expect(at(find(render({ config: { scheduledEvents: { enabled: true } } }), 'ClusterRole', 'imds-labeler'), 'rules')).toEqual([
+      { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch', 'patch'] },
+      { apiGroups: [''], resources: ['nodes/status'], verbs: ['patch'] },
+      { apiGroups: ['', 'events.k8s.io'], resources: ['events'], verbs: ['create', 'patch'] },
+    ]);
+  });
+
+  it('tolerations [] still tolerates the agent\'s own taints', () => {
+    expect(podSpec(daemonSet(render({ tolerations: [] }))).tolerations).toEqual([
+      { key: 'imds-labeler.io/unlabelled', operator: 'Exists', effect: 'NoSchedule' },
+      { key: 'imds-labeler.io/maintenance', operator: 'Exists', effect: 'NoSchedule' },
+    ]);
   });
 
   it('no Role, RoleBinding or other ClusterRole beyond the agent\'s and the cleanup hook\'s', () => {

@@ -23,6 +23,7 @@ function failing(client: MemoryNodeClient, errors: Record<string, KubeError>): N
     list: (o) => client.list(o),
     watch: (...a) => client.watch(...a),
     event: (...a) => client.event(...a),
+    patchStatus: (...a) => client.patchStatus(...a),
     patch: async (name, patch) => {
       const error = errors[name];
       if (error) {
