@@ -75,6 +75,11 @@ export class NodeSyncer {
   private dirty = false;
   private readonly o: SyncerOptions;
   private readonly eventLimiter;
+  /**
+   * Scheduled-event announcements have a budget of their own: a maintenance notice must not be
+   * dropped because label changes used up the Events of the last minutes.
+   */
+  private readonly announcementLimiter;
   /** Patch budget (see WRITE_BURST): whole patches available, and when it was last topped up. */
   private writeCredit = WRITE_BURST;
   private writeCreditAt: number | undefined;
@@ -102,6 +107,7 @@ export class NodeSyncer {
   constructor(options: SyncerOptions) {
     this.o = options;
     this.eventLimiter = createEventLimiter(options.clock);
+    this.announcementLimiter = createEventLimiter(options.clock, 10);
   }
 
   setDesired(desired: Desired): void {
@@ -120,7 +126,7 @@ export class NodeSyncer {
     // A watch event can trail our own patch response; never step back to an older version.
     if (node && this.observed && isOlder(node.resourceVersion, this.observed.resourceVersion) && node.uid === this.observed.uid) return;
     this.observed = node;
-    if (node) for (const event of this.announcements.splice(0)) this.sendEvent(node, event);
+    if (node) for (const event of this.announcements.splice(0)) this.sendEvent(node, event, this.announcementLimiter);
     this.trigger();
   }
 
@@ -129,7 +135,7 @@ export class NodeSyncer {
    * appeared, started or vanished); kept until the node is known.
    */
   announce(event: NodeEvent): void {
-    if (this.observed) return this.sendEvent(this.observed, event);
+    if (this.observed) return this.sendEvent(this.observed, event, this.announcementLimiter);
     this.announcements.push(event);
     if (this.announcements.length > MAX_PENDING_ANNOUNCEMENTS) this.announcements.shift();
   }
@@ -366,8 +372,8 @@ export class NodeSyncer {
     if (message) this.sendEvent(node, { reason: 'LabelsUpdated', message, type: 'Normal' });
   }
 
-  private sendEvent(node: NodeMeta, event: NodeEvent): void {
-    if (!this.o.events || !this.eventLimiter.tryTake()) return;
+  private sendEvent(node: NodeMeta, event: NodeEvent, limiter = this.eventLimiter): void {
+    if (!this.o.events || !limiter.tryTake()) return;
     const sent = this.o.client
       .event(node, { ...event, message: truncate(event.message, 1024) })
       .catch((err: unknown) => {

@@ -291,7 +291,8 @@ function request(c: Case, node: NodeObject, old: NodeObject): Admission {
       operation: 'UPDATE',
       name: node.metadata.name,
       resource: { group: '', version: 'v1', resource: 'nodes' },
-      subResource: c.status ? 'status' : '',
+      // As the API server sends it: no subResource at all on the node itself.
+      ...(c.status ? { subResource: 'status' } : {}),
       userInfo: { username: c.username ?? AGENT, groups: ['system:serviceaccounts', 'system:authenticated'], ...(extra ? { extra } : {}) },
     },
   };

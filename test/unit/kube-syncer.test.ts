@@ -433,6 +433,20 @@ describe('node syncer: taints, the maintenance condition and annotation', () => 
     await t.watch;
   });
 
+  it('announcements have an Event budget of their own: label churn never swallows a maintenance notice', async () => {
+    const t = setup();
+    for (let i = 0; i < 8; i++) {
+      t.syncer.setDesired(desired({ 'imds-labeler.io/zone': String(i) }));
+      await t.clock.advance(5_000);
+    }
+    expect(t.client.events.filter((e) => e.event.reason === 'LabelsUpdated')).toHaveLength(5);
+    t.syncer.announce({ reason: 'MaintenanceScheduled', type: 'Warning', message: 'Reboot Scheduled (event r)' });
+    await flush();
+    expect(t.client.events.map((e) => e.event.reason)).toContain('MaintenanceScheduled');
+    t.controller.abort();
+    await t.watch;
+  });
+
   it('announcements made before the node is known are recorded once it is', async () => {
     const t = setup({}, () => undefined);
     t.syncer.announce({ reason: 'MaintenanceScheduled', type: 'Warning', message: 'Reboot Scheduled (event r)' });
