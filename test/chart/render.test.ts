@@ -358,6 +358,14 @@ describe('cleanup hook', () => {
     expect(at(find(objects, 'ClusterRoleBinding'), 'subjects')).toEqual([{ kind: 'ServiceAccount', name: 'imds-labeler-cleanup', namespace: 'imds-labeler' }]);
   });
 
+  it('with scheduled events on, may also patch nodes/status (to remove the maintenance condition)', () => {
+    const hook = render({ config: { scheduledEvents: { enabled: true } } }).filter(isHook);
+    expect(at(find(hook, 'ClusterRole'), 'rules')).toEqual([
+      { apiGroups: [''], resources: ['nodes'], verbs: ['list', 'patch'] },
+      { apiGroups: [''], resources: ['nodes/status'], verbs: ['patch'] },
+    ]);
+  });
+
   it('runs the cleanup subcommand with its own ServiceAccount, bounded in time', () => {
     const spec = podSpec(job);
     expect(spec.serviceAccountName).toBe('imds-labeler-cleanup');

@@ -7,6 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../helpers/wait.ts';
+import type { NodeCondition, Taint } from '../../src/kube/types.ts';
 import { imdsFor, installChart, Kube, sharedControlPlane, startShippedAgent, type ClusterAgent } from '../control-plane/cluster.ts';
 
 const NS = 'maint';
@@ -21,21 +22,10 @@ const FOREIGN = [
   { key: 'example.com/dedicated', value: 'db', effect: 'NoSchedule' },
 ];
 
-interface Taint {
-  key: string;
-  value?: string;
-  effect: string;
-}
-interface Condition {
-  type: string;
-  status: string;
-  reason?: string;
-  message?: string;
-}
 interface FullNode {
   metadata: { resourceVersion: string; labels?: Record<string, string>; annotations?: Record<string, string> };
   spec: { taints?: Taint[] };
-  status: { conditions?: Condition[]; capacity?: Record<string, string> };
+  status: { conditions?: NodeCondition[]; capacity?: Record<string, string> };
 }
 interface Status {
   code: number;

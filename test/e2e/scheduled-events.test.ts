@@ -7,6 +7,7 @@ import { startEmulator } from '../../testbed/imds-emulator/server.ts';
 import { startSandbox } from '../../testbed/kube-sandbox/server.ts';
 import { startAgentProcess, type AgentProcess } from '../helpers/agentProcess.ts';
 import { waitFor } from '../helpers/wait.ts';
+import type { NodeCondition, Taint } from '../../src/kube/types.ts';
 
 /**
  * Scheduled events end to end: the agent as a process, the emulator publishing, starting and
@@ -16,18 +17,6 @@ import { waitFor } from '../helpers/wait.ts';
 
 type Emulator = Awaited<ReturnType<typeof startEmulator>>;
 type Sandbox = Awaited<ReturnType<typeof startSandbox>>;
-interface Taint {
-  key: string;
-  value?: string;
-  effect: string;
-}
-interface Condition {
-  type: string;
-  status: string;
-  reason?: string;
-  message?: string;
-  lastTransitionTime?: string;
-}
 interface Event {
   reason?: string;
   message?: string;
@@ -60,7 +49,7 @@ let emulator: Emulator;
 let sandbox: Sandbox;
 let agent: AgentProcess;
 
-const node = () => sandbox.getNode(NODE)! as unknown as { metadata: { labels?: Record<string, string>; annotations?: Record<string, string> }; spec?: { taints?: Taint[] }; status?: { conditions?: Condition[] } };
+const node = () => sandbox.getNode(NODE)! as unknown as { metadata: { labels?: Record<string, string>; annotations?: Record<string, string> }; spec?: { taints?: Taint[] }; status?: { conditions?: NodeCondition[] } };
 const taints = () => node().spec?.taints ?? [];
 const condition = () => node().status?.conditions?.find((c) => c.type === CONDITION);
 const events = (reason: string) => (sandbox.listEvents() as Event[]).filter((e) => e.reason === reason && e.involvedObject?.name === NODE);
