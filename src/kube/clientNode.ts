@@ -29,14 +29,14 @@ export interface ClientNodeOptions {
 }
 
 /**
- * NodeClient for the four calls the agent makes (list nodes by name, watch that node, merge-patch
- * it, create an Event), as plain HTTP requests over node:http/https.
+ * NodeClient for the five calls the agent makes (list nodes by name, watch that node, merge-patch
+ * it, strategic-merge-patch its status, create an Event), as plain HTTP requests over node:http/https.
  *
  * client-node's KubeConfig does what is worth sharing with every other Kubernetes client: it
  * reads kubeconfig files and the in-cluster service account, and applyToHTTPSOptions puts the
  * credentials (token files re-read as they rotate, client certificates, auth providers, exec
  * plugins through src/kube/execCredential.ts) and TLS settings on each request. Its generated
- * API layer (three layers of ~260 operations, 750 models, undici) is not used: four requests do
+ * API layer (three layers of ~260 operations, 750 models, undici) is not used: five requests do
  * not need it, and the bundle had to cut it down by rewriting its source (docs/performance.md).
  */
 export function createClientNodeNodeClient(options: ClientNodeOptions, loaded: LoadedKubeConfig): NodeClient {
