@@ -5,6 +5,7 @@ import {
   imdsErrorRatio,
   m,
   patchErrorRatio,
+  pendingMaintenance,
   rt,
   stale,
   throttledRatio,
@@ -22,6 +23,7 @@ export const ALERT_NAMES = [
   'ImdsLabelerImdsThrottled',
   'ImdsLabelerNodePatchesFailing',
   'ImdsLabelerHighMemory',
+  'ImdsLabelerMaintenancePending',
 ] as const;
 
 export type AlertName = (typeof ALERT_NAMES)[number];
@@ -37,6 +39,7 @@ export const DEFAULT_FOR: Readonly<Record<AlertName, string>> = {
   ImdsLabelerImdsThrottled: '15m',
   ImdsLabelerNodePatchesFailing: '15m',
   ImdsLabelerHighMemory: '15m',
+  ImdsLabelerMaintenancePending: '2m',
 };
 
 /**
@@ -53,6 +56,7 @@ export const DEFAULT_SEVERITY: Readonly<Record<AlertName, Severity>> = {
   ImdsLabelerImdsThrottled: 'warning',
   ImdsLabelerNodePatchesFailing: 'warning',
   ImdsLabelerHighMemory: 'warning',
+  ImdsLabelerMaintenancePending: 'warning',
 };
 
 export interface AlertOptions {
@@ -198,6 +202,13 @@ export function rulesFrom(p: RuleParams): RuleFile {
             `${rt('process_resident_memory_bytes', sel)} > ${p.memoryBytes}`,
             'imds-labeler uses more memory than expected.',
             `The agent ${WHERE} has used {{ $value | humanize1024 }}B of resident memory for ${p.for.ImdsLabelerHighMemory} (threshold ${p.memoryMiB}, a share of the container's memory limit). It may be leaking and get OOM-killed.`,
+          ),
+          rule(
+            'ImdsLabelerMaintenancePending',
+            // `max without ()` drops the metric name; event_type stays, so each type alerts on its own.
+            `max without () (${pendingMaintenance(sel)})`,
+            'Azure has scheduled maintenance that will disrupt a node.',
+            `The VM of the agent ${WHERE} has {{ $value }} pending {{ $labels.event_type }} scheduled event(s): Azure is about to reboot, redeploy, preempt or delete it. The node's MaintenanceScheduled condition and scheduled-event annotation (under the agent's prefix) say when; drain it before then.`,
           ),
         ],
       },

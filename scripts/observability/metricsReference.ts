@@ -25,11 +25,12 @@ export interface MetricReference {
 /** What each label means; every label of every metric must be here. */
 export const LABEL_DOCS: Readonly<Record<string, string>> = {
   imds_endpoint:
-    'IMDS endpoint the request was for, from a fixed set of names: `instance` (`/metadata/instance`, the only one the agent polls); the client names its other IMDS resources `versions`, `scheduledevents` and `attested`.',
+    'IMDS endpoint the request was for, from a fixed set of names: `instance` (`/metadata/instance`, polled every `poll.period`) and `scheduledevents` (`/metadata/scheduledevents`, polled every `scheduledEvents.period` when `scheduledEvents.enabled` is on); the client names its other IMDS resources `versions` and `attested`.',
   code:
     'On the IMDS metrics: the HTTP status IMDS answered (`200`, `400`, `404`, `410`, `429`, `500`, ...), or why no answer came back: `timeout` (no complete answer within the request timeout), `connect_timeout` (no connection within the connect timeout), `reset` (connection reset, or closed before the end of the body), `refused` (connection refused), `unreachable` (host or network unreachable), `network` (another socket error), `aborted` (the agent was stopping; on `imds_requests_total` and the latency histogram only, never counted as an error). `imds_errors_total` also has `schema` (an answer that is not JSON or not an instance document) and `too_large` (a body over the size cap; `imds_requests_total` counts it under its HTTP status). On `kube_requests_total`: the HTTP status, or `network`, `aborted` or `other` when none came back.',
   class: '`retryable` (the client retries the request with backoff) or `fatal` (it does not).',
   to_version: 'IMDS api-version the client fell back to.',
+  event_type: 'Azure scheduled event type: `Freeze`, `Reboot`, `Redeploy`, `Preempt` or `Terminate` (a type Azure adds later shows under its own name).',
   result: 'Outcome; the values are listed in the metric\'s description.',
   operation: '`added`, `changed` or `removed`.',
   verb: 'Kubernetes API verb (for example `get`, `patch`, `watch`).',

@@ -1,3 +1,4 @@
+import { configSchema } from '../../src/config/schema.ts';
 import { METRIC_PREFIX } from '../../src/observability/metrics.ts';
 import { memoryThresholdBytes } from './chartDefaults.ts';
 
@@ -97,3 +98,16 @@ export const problemTargets = (sel: string, t: Thresholds) =>
   ]
     .map((e) => `(${e})`)
     .join(' or ');
+
+/** The event types the agent counts as disruptive by default (scheduledEvents.disruptive), as a regex. */
+export const DISRUPTIVE_EVENT_TYPES = configSchema.parse({}).scheduledEvents.disruptive.join('|');
+
+/**
+ * Pending disruptive scheduled events, per target and event type, only where there is one: a
+ * node Azure is about to reboot, redeploy, preempt or delete.
+ */
+export const pendingMaintenance = (sel: string) => `${m('scheduled_events_pending', sel, `event_type=~"${DISRUPTIVE_EVENT_TYPES}"`)} > 0`;
+
+/** Scheduled-events polls missed: seconds since the last successful one, in poll periods. */
+export const eventsStalePeriods = (sel: string) =>
+  `(time() - ${m('scheduled_events_last_success_timestamp_seconds', sel)}) / ${m('scheduled_events_poll_period_seconds', sel)}`;

@@ -3,6 +3,7 @@ import type { Config } from '../config/schema.ts';
 import { nodeClientFor } from '../cli/nodeClient.ts';
 import { createImds, type ImdsDependencies } from '../imds/index.ts';
 import { nodeUser } from '../kube/identity.ts';
+import { createScheduledEventsFetcher } from '../imds/scheduledEvents.ts';
 import type { NodeClient } from '../kube/nodeClient.ts';
 import { createLogger, type Logger } from '../observability/logger.ts';
 import { createMetrics, type Metrics } from '../observability/metrics.ts';
@@ -26,7 +27,8 @@ export interface DependencyOverrides {
 
 /**
  * What the agent talks to, built from its config: the node's name, the Kubernetes client, the
- * IMDS stack (one rate limiter, one client, a retrying instance fetch), the logger and the
+ * IMDS stack (one rate limiter, one client, a retrying instance fetch and a scheduled-events
+ * fetch), the logger and the
  * metrics registry. The product builds it as it is; the demo and the reliability harness replace
  * the logger or the registry, nothing else. Throws ConfigError (exit 2) when the node's name or
  * the Kubernetes configuration is missing.
@@ -46,5 +48,7 @@ export async function buildAgentDependencies(config: Config, overrides: Dependen
       ...(overrides.signal ? { signal: overrides.signal } : {}),
     }));
   const imds = createImds(config.imds, { metrics, logger, ...overrides.imds });
-  return { nodeName, nodeClient, fetchInstance: (signal) => imds.fetchInstance(signal), logger, metrics };
+  // The same client, so the same rate limiter: the VM's IMDS budget is shared by every call.
+  const fetchScheduledEvents = createScheduledEventsFetcher({ client: imds.client, requestTimeoutMs: config.imds.requestTimeout, firstCallTimeoutMs: config.scheduledEvents.firstCallTimeout });
+  return { nodeName, nodeClient, fetchInstance: (signal) => imds.fetchInstance(signal), fetchScheduledEvents, logger, metrics };
 }

@@ -4,20 +4,24 @@ import type { Clock, Random } from '../clock.ts';
 import type { Config } from '../config/schema.ts';
 import type { InstanceDocument } from '../imds/document.ts';
 import { runPoller } from '../imds/poller.ts';
+import type { ScheduledEventsDocument } from '../imds/scheduledEvents.ts';
 import type { NodeClient } from '../kube/nodeClient.ts';
 import { runNodeWatch } from '../kube/nodeWatch.ts';
 import { reconcilePolicy } from '../kube/policy.ts';
 import { NodeSyncer } from '../kube/syncer.ts';
 import type { Desired } from '../mapping/desired.ts';
+import { MAINTENANCE_OFF } from '../mapping/maintenance.ts';
 import { render } from '../mapping/render.ts';
 import type { Logger } from '../observability/logger.ts';
 import { createProblemReporter } from '../observability/mappingProblems.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { HealthStatus } from '../observability/server.ts';
+import { createMaintenanceTracker } from './maintenance.ts';
 
 /**
  * The agent's wiring, without a server or a process around it: poller → render → syncer ← node
- * watch, plus the periodic resync. `runAgent` (src/agent/run.ts) runs it in the product, the demo
+ * watch, plus the periodic resync, and (opt-in) the scheduled-events poller → maintenance
+ * tracker → the same syncer, so the node still has one writer. `runAgent` (src/agent/run.ts) runs it in the product, the demo
  * and the reliability harness run it against the stand-ins, and the fleet benchmark runs
  * thousands of it in one process: all of them run exactly this code.
  *
@@ -31,6 +35,11 @@ export interface AgentIO {
   nodeClient: NodeClient;
   /** One call per poll: the instance document, retried within the budget, or an error. */
   fetchInstance: (signal: AbortSignal) => Promise<InstanceDocument>;
+  /**
+   * One call per events poll: the scheduled events document, through the same rate limiter as
+   * the instance fetch. Needed only with config.scheduledEvents.enabled.
+   */
+  fetchScheduledEvents?: (signal: AbortSignal) => Promise<ScheduledEventsDocument>;
   logger: Logger;
   metrics?: Metrics;
   clock: Clock;
@@ -94,11 +103,18 @@ export function startAgentLoops(config: Config, io: AgentIO): AgentLoops {
     writeSignal: writes.signal,
   });
 
+  const fetchEvents = config.scheduledEvents.enabled ? io.fetchScheduledEvents : undefined;
+  if (config.scheduledEvents.enabled && !fetchEvents) throw new TypeError('scheduledEvents.enabled needs AgentIO.fetchScheduledEvents');
+  const maintenance = fetchEvents ? createMaintenanceTracker(config, syncer, { logger, metrics, clock }) : undefined;
+  // Off: what an earlier config put on the node (condition, annotation, taint) is taken back.
+  if (!maintenance) syncer.setMaintenance(MAINTENANCE_OFF);
+
   let lastPollActivity = clock.now();
   let lastDesired = '';
   const reportProblems = createProblemReporter(logger, metrics);
   const onDocument = (doc: InstanceDocument) => {
     lastPollActivity = clock.now();
+    maintenance?.onVmName(doc.compute.name);
     const desired = render(doc, config.labels);
     if (metrics) reportSkipped(metrics, desired);
     reportProblems(desired);
@@ -160,6 +176,20 @@ export function startAgentLoops(config: Config, io: AgentIO): AgentLoops {
       onDocument,
       onError,
     }),
+    ...(fetchEvents && maintenance
+      ? [
+          runPoller({
+            fetch: fetchEvents,
+            periodMs: config.scheduledEvents.period,
+            jitter: config.poll.jitter,
+            clock,
+            random,
+            signal,
+            onDocument: (doc) => maintenance.onDocument(doc),
+            onError: (err) => maintenance.onError(err),
+          }),
+        ]
+      : []),
     (async () => {
       // The safety net: reconcile against the cached node now and then, whatever happened.
       while (!signal.aborted) {

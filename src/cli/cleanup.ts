@@ -15,8 +15,10 @@ export const cleanupCommand: Command = {
 
 Removes, from each node, the keys listed in its ownership annotations
 (<prefix>/owned-labels, <prefix>/owned-annotations) and those annotations, whatever the config
-says now (a well-known key an earlier config wrote goes too). Keys the agent did not record are
-never touched. Pass the agent's --config, so the prefixes are the agent's. Nodes are listed a page
+says now (a well-known key an earlier config wrote goes too), the agent's taints
+(<prefix>/unlabelled, <prefix>/maintenance) and its <prefix>/MaintenanceScheduled condition
+(through nodes/status; a refusal there is only a warning). Keys, taints and conditions the agent
+did not write are never touched. Pass the agent's --config, so the prefixes are the agent's. Nodes are listed a page
 at a time; a node deleted meanwhile is skipped, and a node that cannot be patched is reported
 after the others are cleaned: the exit status is then 1. The chart runs this as a post-delete
 hook.

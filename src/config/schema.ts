@@ -67,6 +67,7 @@ export const JSON_SCHEMA_DEFINITIONS: Record<'duration' | 'labelPrefix', JsonSch
 };
 
 const ref = (name: keyof typeof JSON_SCHEMA_DEFINITIONS) => ({ $ref: `#/definitions/${name}` });
+import { EVENT_TYPES } from '../imds/scheduledEvents.ts';
 
 /**
  * A duration written as "60s"/"500ms" or as a number of milliseconds; always milliseconds inside.
@@ -258,6 +259,25 @@ export const configSchema = z
           .describe('Who the agent acts as: its service account (narrowed by the admission policy), or its node, system:node:<name>, by constrained impersonation (Kubernetes 1.36+).'),
       })
       .prefault({}),
+    scheduledEvents: z
+      .strictObject({
+        enabled: z
+          .boolean()
+          .default(false)
+          .describe('Poll Azure Scheduled Events and show this VM\'s on the node: a condition (through nodes/status), an annotation with the next event, Events and metrics.'),
+        period: duration('10s', { min: '1s', max: '5m' }, 'Time between scheduled-events polls; the calls share the IMDS rate limiter with the instance polls. 10s is 0.1 request/s of the VM\'s 5 and still sees a Preempt (30 s notice) in time.'),
+        firstCallTimeout: duration('150s', { min: '1s', max: '10m' }, 'Timeout of the first call and of every call after a failure: the service may be off, and Azure answers the call that turns it on in up to two minutes.'),
+        disruptive: z
+          .array(z.enum(EVENT_TYPES))
+          .default(['Reboot', 'Redeploy', 'Preempt', 'Terminate'])
+          .describe('Event types that set the condition True (and the taint, when on); the others (Freeze, a live migration, by default) are informational.'),
+        taint: z
+          .boolean()
+          .default(false)
+          .describe('Taint the node NoSchedule (<prefix>/maintenance) while a disruptive event is pending, and remove the taint once it is gone.'),
+      })
+      .prefault({})
+      .describe('Azure Scheduled Events on the node, off by default.'),
     server: z
       .strictObject({
         port: z.number().int().min(0).max(65535).default(9721).describe('Port of /metrics, /healthz and /readyz; 0 takes any free port.'),

@@ -122,11 +122,13 @@ export class ImdsClient {
 
   /**
    * One GET of any IMDS JSON resource, for callers that bring their own path and query (the
-   * api-version included), such as scheduled events or attested data. Throws ImdsError.
+   * api-version included), such as scheduled events or attested data. `timeoutMs` replaces the
+   * request timeout for this call (the first scheduled-events call may take two minutes). Throws
+   * ImdsError.
    */
-  async getJson(endpoint: ImdsEndpoint, path: string, query: Record<string, string>, signal?: AbortSignal): Promise<unknown> {
+  async getJson(endpoint: ImdsEndpoint, path: string, query: Record<string, string>, signal?: AbortSignal, timeoutMs?: number): Promise<unknown> {
     try {
-      const res = await this.#send(endpoint, path, query, signal);
+      const res = await this.#send(endpoint, path, query, signal, timeoutMs);
       this.#check(endpoint, res);
       return this.#decodeJson(endpoint, res);
     } catch (error) {
@@ -146,7 +148,7 @@ export class ImdsClient {
   }
 
   /** Takes a token, sends the GET, meters it. Resolves for any HTTP status. */
-  async #send(endpoint: ImdsEndpoint, path: string, query: Record<string, string>, signal: AbortSignal | undefined): Promise<RawResponse> {
+  async #send(endpoint: ImdsEndpoint, path: string, query: Record<string, string>, signal: AbortSignal | undefined, timeoutMs?: number): Promise<RawResponse> {
     const options = this.#options;
     const url = new URL(path, options.endpoint);
     url.search = new URLSearchParams(query).toString();
@@ -168,7 +170,7 @@ export class ImdsClient {
         headers: { Metadata: 'true', 'User-Agent': options.userAgent ?? 'imds-labeler' },
         agent: this.#agent,
         connectTimeoutMs: options.connectTimeoutMs,
-        timeoutMs: options.requestTimeoutMs,
+        timeoutMs: timeoutMs ?? options.requestTimeoutMs,
         maxBytes: options.maxResponseBytes,
         signal,
       });

@@ -3,7 +3,7 @@ import type { Clock, Random } from '../clock.ts';
 import type { InstanceDocument } from './document.ts';
 
 /**
- * The poll loop: fetch at once (after initialDelayMs), then once every period ± jitter, one
+ * The poll loop (of the instance document, and of scheduled events): fetch at once (after initialDelayMs), then once every period ± jitter, one
  * fetch at a time. Errors go to onError and the loop goes on; only the signal ends it.
  *
  * Periods are measured from the start of a fetch, so a slow answer does not stretch the cycle.
@@ -11,8 +11,8 @@ import type { InstanceDocument } from './document.ts';
  * quiet, never by an immediate new fetch: a failing IMDS does not see retry runs back to back.
  */
 
-export interface PollerOptions {
-  fetch: (signal: AbortSignal) => Promise<InstanceDocument>;
+export interface PollerOptions<T = InstanceDocument> {
+  fetch: (signal: AbortSignal) => Promise<T>;
   periodMs: number;
   /** Fraction of the period, in [0, 1): each wait is uniform in [period*(1-j), period*(1+j)]. */
   jitter: number;
@@ -21,12 +21,12 @@ export interface PollerOptions {
   clock: Clock;
   random: Random;
   signal: AbortSignal;
-  onDocument: (document: InstanceDocument) => void | Promise<void>;
+  onDocument: (document: T) => void | Promise<void>;
   onError: (error: unknown) => void | Promise<void>;
 }
 
 /** Resolves when the signal aborts; never rejects for a fetch or callback failure. */
-export async function runPoller(options: PollerOptions): Promise<void> {
+export async function runPoller<T = InstanceDocument>(options: PollerOptions<T>): Promise<void> {
   const { clock, random, signal } = options;
   if (!(options.periodMs > 0)) throw new RangeError(`periodMs must be positive, got ${options.periodMs}`);
   checkJitter(options.jitter);

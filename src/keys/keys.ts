@@ -124,3 +124,31 @@ export const ownedKeyFilter =
   (labels: KeyPrefixes & { wellKnown: boolean }): ((key: string) => boolean) =>
   (key) =>
     isOwnKey(key, labels);
+
+/**
+ * The node's taints and condition that belong to the agent, all derived from the prefix so two
+ * installs with different prefixes never share one, and never AKS's own (`VMEventScheduled`,
+ * `remediator.kubernetes.azure.com/unschedulable`):
+ * - `startupTaint`: nodes may register with it (kubelet `--register-with-taints`, a node pool's
+ *   taints); the agent removes it once the node's labels match IMDS, so no pod lands on a node a
+ *   DoNotSchedule spread cannot see yet.
+ * - `maintenanceTaint`: optional, while a disruptive scheduled event is pending.
+ * - `maintenanceCondition`: the node condition type (written through nodes/status) and
+ *   `scheduledEventAnnotation`, the next event as JSON.
+ */
+export interface NodeKeys {
+  startupTaint: string;
+  maintenanceTaint: string;
+  maintenanceCondition: string;
+  scheduledEventAnnotation: string;
+}
+
+export const nodeKeys = (prefix: string): NodeKeys => ({
+  startupTaint: `${prefix}/unlabelled`,
+  maintenanceTaint: `${prefix}/maintenance`,
+  maintenanceCondition: `${prefix}/MaintenanceScheduled`,
+  scheduledEventAnnotation: `${prefix}/scheduled-event`,
+});
+
+/** The effect of both of the agent's taints: pods are kept off, running ones stay. */
+export const TAINT_EFFECT = 'NoSchedule';

@@ -3,7 +3,9 @@ import { systemClock, type Clock, type Random } from '../clock.ts';
 import type { Logger } from '../observability/logger.ts';
 import { KubeError } from './errors.ts';
 import type { NodeClient } from './nodeClient.ts';
-import { describeChanges, reconcile, type ReconcilePolicy } from './reconcile.ts';
+import { MAINTENANCE_OFF } from '../mapping/maintenance.ts';
+import { planNode } from './nodePlan.ts';
+import { describeChanges, type ReconcilePolicy } from './reconcile.ts';
 import type { NodeMeta } from './types.ts';
 
 export interface CleanupSummary {
@@ -35,10 +37,13 @@ const MAX_ATTEMPTS = 6;
 const MAX_RESTARTS = 10;
 
 /**
- * Removes what the agent owns (the keys in its ownership record, and the record itself) from the
- * given node, or from every node, a page of the list at a time. It is reconcile with nothing
- * desired, so it can never touch a key the agent did not record. A node that fails is reported
- * and the rest are cleaned all the same; a node deleted meanwhile is no failure.
+ * Removes what the agent owns (the keys in its ownership record, and the record itself, its
+ * start-up and maintenance taints, its maintenance condition) from the given node, or from every
+ * node, a page of the list at a time. It is the agent's plan with nothing desired and scheduled
+ * events off, so it can never touch a key the agent did not record, nor another taint or
+ * condition. A node that fails is reported and the rest are cleaned all the same; a node deleted
+ * meanwhile is no failure. The condition goes through nodes/status, which the hook may only
+ * patch when the chart had scheduled events on: a refusal there is a warning, not a failure.
  */
 export async function cleanupNodes(client: NodeClient, policy: ReconcilePolicy, logger: Logger, options: CleanupOptions = {}): Promise<CleanupSummary> {
   const summary: CleanupSummary = { nodes: 0, cleaned: 0, unchanged: 0, gone: 0, failed: [] };
@@ -73,16 +78,29 @@ export async function cleanupNodes(client: NodeClient, policy: ReconcilePolicy, 
 async function cleanNode(client: NodeClient, policy: ReconcilePolicy, logger: Logger, first: NodeMeta, options: CleanupOptions): Promise<'cleaned' | 'unchanged' | 'gone' | KubeError> {
   let node = first;
   for (let attempt = 0; ; attempt++) {
-    const result = reconcile({ labels: {}, annotations: {} }, node, policy);
-    if (!result.patch) return 'unchanged';
-    const removed = [...result.labels.removed, ...result.annotations.removed];
+    const plan = planNode({ labels: {}, annotations: {}, skipped: [] }, MAINTENANCE_OFF, node, policy, new Date().toISOString());
+    const { result } = plan;
+    if (!plan.patch && !plan.statusPatch) return 'unchanged';
+    const removed = [...result.labels.removed, ...result.annotations.removed, ...plan.taints.removed];
     if (options.dryRun) {
-      logger.info({ node: node.name, removed }, 'dry run: would remove owned keys');
+      logger.info({ node: node.name, removed, condition: plan.statusPatch ? policy.nodeKeys.maintenanceCondition : undefined }, 'dry run: would remove owned keys');
       return 'cleaned';
     }
     try {
-      await client.patch(node.name, result.patch);
-      logger.info({ node: node.name }, `removed owned keys: ${describeChanges(result) || 'ownership record'}`);
+      if (plan.patch) {
+        await client.patch(node.name, plan.patch);
+        const taints = plan.taints.removed.length ? `taints ${plan.taints.removed.join(', ')}` : '';
+        logger.info({ node: node.name }, `removed owned keys: ${[describeChanges(result), taints].filter(Boolean).join('; ') || 'ownership record'}`);
+      }
+      if (plan.statusPatch) {
+        try {
+          await client.patchStatus(node.name, plan.statusPatch);
+          logger.info({ node: node.name, condition: policy.nodeKeys.maintenanceCondition }, 'removed the maintenance condition');
+        } catch (err) {
+          if (!(err instanceof KubeError) || err.retryable || err.kind === 'not-found') throw err;
+          logger.warn({ node: node.name, err: err.logFields(), condition: policy.nodeKeys.maintenanceCondition }, 'could not remove the maintenance condition (no nodes/status permission); it stays on the node');
+        }
+      }
       return 'cleaned';
     } catch (err) {
       const error = err instanceof KubeError ? err : new KubeError('other', String(err));

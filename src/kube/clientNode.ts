@@ -8,7 +8,7 @@ import { CredentialError } from './execCredential.ts';
 import { pool, readLines, readText, send, type TlsSettings } from './httpTransport.ts';
 import type { LoadedKubeConfig } from './kubeconfig.ts';
 import type { NodeClient, NodeList, WatchEnd, WatchHandlers, WatchOptions } from './nodeClient.ts';
-import { toNodeMeta, type MetadataPatch, type NodeEvent, type NodeMeta, type WatchEventType } from './types.ts';
+import { toNodeMeta, type MetadataPatch, type NodeEvent, type NodeMeta, type StatusPatch, type WatchEventType } from './types.ts';
 
 export { loadKubeConfig, KubeConfigError, type LoadedKubeConfig, type KubeConfigSource } from './kubeconfig.ts';
 
@@ -34,15 +34,15 @@ export interface ClientNodeOptions {
 }
 
 /**
- * NodeClient for the four calls the agent makes (list nodes by name, watch that node, merge-patch
- * it, create an Event), as plain HTTP requests over node:http/https, as the credentials' user or,
- * with `impersonate`, as the user it names.
+ * NodeClient for the five calls the agent makes (list nodes by name, watch that node, merge-patch
+ * it, strategic-merge-patch its status, create an Event), as plain HTTP requests over node:http/https,
+ * as the credentials' user or, with `impersonate`, as the user it names.
  *
  * client-node's KubeConfig does what is worth sharing with every other Kubernetes client: it
  * reads kubeconfig files and the in-cluster service account, and applyToHTTPSOptions puts the
  * credentials (token files re-read as they rotate, client certificates, auth providers, exec
  * plugins through src/kube/execCredential.ts) and TLS settings on each request. Its generated
- * API layer (three layers of ~260 operations, 750 models, undici) is not used: four requests do
+ * API layer (three layers of ~260 operations, 750 models, undici) is not used: five requests do
  * not need it, and the bundle had to cut it down by rewriting its source (docs/performance.md).
  */
 export function createClientNodeNodeClient(options: ClientNodeOptions, loaded: LoadedKubeConfig): NodeClient {
@@ -232,6 +232,20 @@ export function createClientNodeNodeClient(options: ClientNodeOptions, loaded: L
         contentType: 'application/merge-patch+json',
         signal,
         redact: [...Object.values(patch.metadata.labels ?? {}), ...Object.values(patch.metadata.annotations ?? {})].filter((v): v is string => typeof v === 'string'),
+      });
+      return toNodeMeta(node as never);
+    },
+
+    async patchStatus(name: string, patch: StatusPatch, signal?: AbortSignal): Promise<NodeMeta> {
+      const node = await call<Record<string, unknown>>({
+        verb: 'patch',
+        method: 'PATCH',
+        path: `/api/v1/nodes/${encodeURIComponent(name)}/status`,
+        query: { fieldManager: options.component },
+        body: patch,
+        // Strategic: status.conditions is a list keyed by type, so only the agent's condition changes.
+        contentType: 'application/strategic-merge-patch+json',
+        signal,
       });
       return toNodeMeta(node as never);
     },

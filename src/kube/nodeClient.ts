@@ -1,4 +1,4 @@
-import type { MetadataPatch, NodeEvent, NodeMeta, WatchEventType } from './types.ts';
+import type { MetadataPatch, NodeEvent, NodeMeta, StatusPatch, WatchEventType } from './types.ts';
 
 export interface WatchHandlers {
   onEvent(type: WatchEventType, node: NodeMeta): void;
@@ -41,7 +41,10 @@ export interface NodeClient {
   list(options?: ListOptions): Promise<NodeList>;
   /** Resolves when the stream ends; never rejects. */
   watch(name: string, options: WatchOptions, handlers: WatchHandlers): Promise<WatchEnd>;
+  /** A JSON merge patch of the node (labels, annotations, spec.taints). */
   patch(name: string, patch: MetadataPatch, signal?: AbortSignal): Promise<NodeMeta>;
+  /** A strategic merge patch of nodes/status (the agent's condition only). */
+  patchStatus(name: string, patch: StatusPatch, signal?: AbortSignal): Promise<NodeMeta>;
   event(node: NodeMeta, event: NodeEvent): Promise<void>;
   /**
    * Not ok while no credentials can be had (an exec plugin that fails or hangs), or while the API

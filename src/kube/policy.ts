@@ -1,5 +1,5 @@
 import type { Config } from '../config/schema.ts';
-import { ownedKeyFilter, ownershipKeys } from '../keys/keys.ts';
+import { nodeKeys, ownedKeyFilter, ownershipKeys } from '../keys/keys.ts';
 import type { ReconcilePolicy } from './reconcile.ts';
 
 /**
@@ -12,6 +12,7 @@ import type { ReconcilePolicy } from './reconcile.ts';
 export function reconcilePolicy(labels: Config['labels']): ReconcilePolicy {
   return {
     ownershipKeys: ownershipKeys(labels.prefix),
+    nodeKeys: nodeKeys(labels.prefix),
     mayOwn: ownedKeyFilter(labels),
     mayRemove: ownedKeyFilter({ ...labels, wellKnown: true }),
   };

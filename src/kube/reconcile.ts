@@ -1,10 +1,12 @@
 import type { Desired } from '../mapping/desired.ts';
-import type { OwnershipKeys } from '../keys/keys.ts';
+import type { NodeKeys, OwnershipKeys } from '../keys/keys.ts';
 import { formatList, readOwnership } from './ownership.ts';
 import type { MetadataPatch, NodeMeta } from './types.ts';
 
 export interface ReconcilePolicy {
   ownershipKeys: OwnershipKeys;
+  /** The agent's taints, condition type and next-event annotation (src/kube/nodePlan.ts). */
+  nodeKeys: NodeKeys;
   /** The keys this agent may write under its current config: its own prefixes, plus opted-in well-known keys. */
   mayOwn: (key: string) => boolean;
   /**
@@ -50,7 +52,7 @@ export interface ReconcileResult {
  * longer desired is removed (whatever the current config would write) and then dropped from the
  * record, so a config change or an uninstall never strands a label the agent wrote.
  */
-export function reconcile(desired: Pick<Desired, 'labels' | 'annotations' | 'problems' | 'unknownLabels'>, node: NodeMeta, policy: ReconcilePolicy): ReconcileResult {
+export function reconcile(desired: Pick<Desired, 'labels' | 'annotations' | 'problems' | 'unknownLabels' | 'unknownAnnotations'>, node: NodeMeta, policy: ReconcilePolicy): ReconcileResult {
   const owned = readOwnership(node.annotations, policy.ownershipKeys);
   const refused: string[] = [];
   const conflicts: string[] = [];
@@ -97,7 +99,7 @@ export function reconcile(desired: Pick<Desired, 'labels' | 'annotations' | 'pro
   };
 
   const labels = plan(desired.labels, node.labels, owned.labels, keep);
-  const annotations = plan(desired.annotations, node.annotations, owned.annotations, new Set());
+  const annotations = plan(desired.annotations, node.annotations, owned.annotations, new Set(desired.unknownAnnotations ?? []));
   const ownedLabels = labels.record;
   const ownedAnnotations = annotations.record;
 
@@ -144,7 +146,12 @@ export function applyPatch(node: NodeMeta, patch: MetadataPatch | null): NodeMet
     }
     return out;
   };
-  return { ...node, labels: merge(node.labels, patch.metadata.labels), annotations: merge(node.annotations, patch.metadata.annotations) };
+  return {
+    ...node,
+    labels: merge(node.labels, patch.metadata.labels),
+    annotations: merge(node.annotations, patch.metadata.annotations),
+    ...(patch.spec ? { taints: patch.spec.taints.map((t) => ({ ...t })) } : {}),
+  };
 }
 
 export function describeChanges(result: Pick<ReconcileResult, 'labels' | 'annotations'>): string {

@@ -1,13 +1,15 @@
 import { KUBE_REREAD_BACKOFF, KUBE_WRITE_BACKOFF, backoffDelay, type BackoffPolicy } from '../backoff.ts';
 import type { Clock, Random } from '../clock.ts';
 import type { Desired } from '../mapping/desired.ts';
+import type { Maintenance } from '../mapping/maintenance.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { KubeError } from './errors.ts';
 import { createEventLimiter } from './eventLimiter.ts';
 import type { NodeClient } from './nodeClient.ts';
 import { readOwnership } from './ownership.ts';
-import { applyPatch, describeChanges, reconcile, type ReconcilePolicy, type ReconcileResult } from './reconcile.ts';
+import { planNode, type NodePlan, type TaintChanges } from './nodePlan.ts';
+import { applyPatch, describeChanges, type ReconcilePolicy, type ReconcileResult } from './reconcile.ts';
 import type { NodeEvent, NodeMeta } from './types.ts';
 
 export interface SyncerOptions {
@@ -47,22 +49,37 @@ const MAX_ATTEMPTS = 8;
 const WRITE_BURST = 5;
 const WRITE_INTERVAL_MS = 2_000;
 
+/** Announcements (Events) kept while the node is not known yet; older ones are dropped. */
+const MAX_PENDING_ANNOUNCEMENTS = 16;
+
 /** The API server's cap on the total size of an object's annotations (keys and values). */
 export const ANNOTATIONS_MAX_BYTES = 256 * 1024;
 
 /**
- * The only writer. It holds the latest desired state (from IMDS) and the latest observed node
- * (from the watch), and runs reconcile whenever either changes or a resync asks. Runs never
- * overlap; a trigger during a run schedules exactly one more. Until both sides are known it does
- * nothing, so an IMDS outage at start-up never strips labels.
+ * The only writer. It holds the latest desired state (from IMDS: the instance document's labels
+ * and annotations, and the scheduled events' condition, annotation and taint) and the latest
+ * observed node (from the watch), and runs planNode whenever either changes or a resync asks.
+ * Runs never overlap; a trigger during a run schedules exactly one more. Until the instance
+ * document and the node are known it does nothing, so an IMDS outage at start-up never strips
+ * labels; until the scheduled events are known their part of the node stays as it is.
  */
 export class NodeSyncer {
   private desired: Desired | undefined;
+  private maintenance: Maintenance | undefined;
+  /** A removal of the agent's condition was refused (no nodes/status rights once the feature is off): not tried again. */
+  private conditionRemovalRefused = false;
+  /** Events waiting for the node to be known (their involvedObject needs its uid). */
+  private readonly announcements: NodeEvent[] = [];
   private observed: NodeMeta | null | undefined;
   private running: Promise<void> | undefined;
   private dirty = false;
   private readonly o: SyncerOptions;
   private readonly eventLimiter;
+  /**
+   * Scheduled-event announcements have a budget of their own: a maintenance notice must not be
+   * dropped because label changes used up the Events of the last minutes.
+   */
+  private readonly announcementLimiter;
   /** Patch budget (see WRITE_BURST): whole patches available, and when it was last topped up. */
   private writeCredit = WRITE_BURST;
   private writeCreditAt: number | undefined;
@@ -90,6 +107,7 @@ export class NodeSyncer {
   constructor(options: SyncerOptions) {
     this.o = options;
     this.eventLimiter = createEventLimiter(options.clock);
+    this.announcementLimiter = createEventLimiter(options.clock, 10);
   }
 
   setDesired(desired: Desired): void {
@@ -98,11 +116,28 @@ export class NodeSyncer {
     this.trigger();
   }
 
+  /** The scheduled events' share of the desired state (src/mapping/maintenance.ts). */
+  setMaintenance(maintenance: Maintenance): void {
+    this.maintenance = maintenance;
+    this.trigger();
+  }
+
   setObserved(node: NodeMeta | null): void {
     // A watch event can trail our own patch response; never step back to an older version.
     if (node && this.observed && isOlder(node.resourceVersion, this.observed.resourceVersion) && node.uid === this.observed.uid) return;
     this.observed = node;
+    if (node) for (const event of this.announcements.splice(0)) this.sendEvent(node, event, this.announcementLimiter);
     this.trigger();
+  }
+
+  /**
+   * Records an Event about the node that is no write of the syncer's (a scheduled event that
+   * appeared, started or vanished); kept until the node is known.
+   */
+  announce(event: NodeEvent): void {
+    if (this.observed) return this.sendEvent(this.observed, event, this.announcementLimiter);
+    this.announcements.push(event);
+    if (this.announcements.length > MAX_PENDING_ANNOUNCEMENTS) this.announcements.shift();
   }
 
   resync(): void {
@@ -144,26 +179,27 @@ export class NodeSyncer {
         logger.info({ node: this.o.nodeName }, 'node does not exist (yet); waiting for it');
         return 'waiting';
       }
-      const result = reconcile(desired, node, this.o.policy);
+      const plan = this.plan(desired, node);
+      const { result } = plan;
       // What the node holds now (its ownership record), not what it will hold once the patch
       // lands: a node whose patches fail must show up as having no labels of ours.
       const current = readOwnership(node.annotations, this.o.policy.ownershipKeys);
       metrics?.managedLabels.set(current.labels.size);
       metrics?.managedAnnotations.set(current.annotations.size);
       this.report(result);
-      if (!result.patch) {
+      if (!plan.patch && !plan.statusPatch) {
         this.pacing = undefined;
         this.done('unchanged');
         return 'unchanged';
       }
       if (this.o.dryRun) {
         // Keys at info; the patch, which carries values (tag values among them), at debug only.
-        logger.info({ dryRun: true, changes: changeSummary(result) }, `dry run: would ${describeChanges(result) || 'update ownership record'}`);
-        logger.debug({ dryRun: true, patch: result.patch }, 'dry run: the patch that would be sent');
+        logger.info({ dryRun: true, changes: changeSummary(plan) }, `dry run: would ${describePlan(plan) || 'update ownership record'}`);
+        logger.debug({ dryRun: true, patch: plan.patch, statusPatch: plan.statusPatch }, 'dry run: the patch that would be sent');
         this.done('dry_run');
         return 'dry_run';
       }
-      if (this.annotationsDropped === undefined && Object.keys(desired.annotations).length > 0 && annotationBytes(applyPatch(node, result.patch)) > ANNOTATIONS_MAX_BYTES) {
+      if (plan.patch && this.annotationsDropped === undefined && Object.keys(desired.annotations).length > 0 && annotationBytes(applyPatch(node, plan.patch)) > ANNOTATIONS_MAX_BYTES) {
         this.dropAnnotations(node, `the node's annotations would pass the API server's limit of ${ANNOTATIONS_MAX_BYTES} bytes`);
         attempt--; // nothing was sent: recompute without the annotations
         continue;
@@ -176,7 +212,7 @@ export class NodeSyncer {
         const cause: PacingCause = this.patchedFor !== undefined && wanted !== this.patchedFor ? 'imds' : 'other-writer';
         if (this.pacing !== cause) {
           logger.warn(
-            { node: node.name, cause, changes: changeSummary(result), waitMs: wait },
+            { node: node.name, cause, changes: changeSummary(plan), waitMs: wait },
             cause === 'imds'
               ? 'IMDS metadata keeps changing between polls (tags or fields churning); pacing node patches'
               : 'node patches keep being undone by another writer setting other values on these keys; pacing them',
@@ -187,17 +223,37 @@ export class NodeSyncer {
         attempt--; // waiting for the budget is not a failed attempt; recompute from the latest state
         continue;
       }
+      const removingCondition = plan.statusPatch?.status.conditions.some((c) => '$patch' in c) === true;
       try {
-        const updated = await this.o.client.patch(node.name, result.patch, this.o.writeSignal ?? this.o.signal);
-        this.writeCredit -= 1;
-        this.patchedFor = wanted;
-        metrics?.nodePatches.inc({ result: 'success' });
-        metrics?.managedLabels.set(result.ownedLabels.length);
-        metrics?.managedAnnotations.set(result.ownedAnnotations.length);
-        countChanges(metrics, result);
-        this.observed = updated;
-        logger.info({ node: node.name, changes: changeSummary(result) }, 'applied label changes');
-        this.emitEvent(updated, result);
+        let updated = node;
+        if (plan.patch) {
+          updated = await this.o.client.patch(node.name, plan.patch, this.o.writeSignal ?? this.o.signal);
+          this.afterWrite(updated, wanted);
+          metrics?.managedLabels.set(result.ownedLabels.length);
+          metrics?.managedAnnotations.set(result.ownedAnnotations.length);
+          countChanges(metrics, result);
+          logger.info({ node: node.name, changes: changeSummary(plan) }, 'applied label changes');
+          this.emitEvent(updated, plan);
+        }
+        if (plan.statusPatch) {
+          try {
+            updated = await this.o.client.patchStatus(node.name, plan.statusPatch, this.o.writeSignal ?? this.o.signal);
+          } catch (err) {
+            if (!(removingCondition && err instanceof KubeError && !err.retryable && err.kind !== 'not-found')) throw err;
+            // The feature is off and its rights are gone with it (RBAC nodes/status): leave the
+            // condition, say how to remove it, and never count it against readiness.
+            this.conditionRemovalRefused = true;
+            metrics?.nodePatches.inc({ result: 'error' });
+            logger.warn(
+              { node: node.name, err: err.logFields(), condition: this.o.policy.nodeKeys.maintenanceCondition },
+              'could not remove the maintenance condition (scheduled events are off, and with them the nodes/status permission); it stays until removed by hand',
+            );
+            this.done('patched');
+            return 'patched';
+          }
+          this.afterWrite(updated, wanted);
+          logger.info({ node: node.name, condition: plan.statusPatch.status.conditions[0] }, 'applied node condition');
+        }
         this.done('patched');
         return 'patched';
       } catch (err) {
@@ -208,7 +264,7 @@ export class NodeSyncer {
           this.observed = null;
           return 'waiting';
         }
-        if (isAnnotationsTooLarge(error) && this.annotationsDropped === undefined && Object.keys(desired.annotations).length > 0) {
+        if (plan.patch && isAnnotationsTooLarge(error) && this.annotationsDropped === undefined && Object.keys(desired.annotations).length > 0) {
           // The annotations' size limit, counted the server's way: the labels matter more than the
           // tags annotation, so they go without it rather than not at all.
           this.dropAnnotations(node, error.message);
@@ -236,6 +292,21 @@ export class NodeSyncer {
     }
     metrics?.reconciles.inc({ result: 'failed' });
     return 'failed';
+  }
+
+  /** planNode with the syncer's state: a condition whose removal was refused is left alone. */
+  private plan(desired: Desired, node: NodeMeta): NodePlan {
+    const maintenance = this.maintenance && this.conditionRemovalRefused && this.maintenance.condition === null ? { ...this.maintenance, condition: undefined } : this.maintenance;
+    if (this.maintenance?.condition) this.conditionRemovalRefused = false;
+    return planNode(desired, maintenance, node, this.o.policy, new Date(this.o.clock.now()).toISOString().replace(/\.\d+Z$/, 'Z'));
+  }
+
+  /** Book-keeping of a write the API server accepted. */
+  private afterWrite(updated: NodeMeta, wanted: Desired | undefined): void {
+    this.writeCredit -= 1;
+    this.patchedFor = wanted;
+    this.o.metrics?.nodePatches.inc({ result: 'success' });
+    this.observed = updated;
   }
 
   /** Logs the keys left alone once per change of the set; the conflict count is a gauge. */
@@ -296,13 +367,13 @@ export class NodeSyncer {
     this.o.metrics?.lastReconcile.set(this.o.clock.now() / 1000);
   }
 
-  private emitEvent(node: NodeMeta, result: ReconcileResult): void {
-    const message = describeChanges(result);
+  private emitEvent(node: NodeMeta, plan: NodePlan): void {
+    const message = describePlan(plan, false);
     if (message) this.sendEvent(node, { reason: 'LabelsUpdated', message, type: 'Normal' });
   }
 
-  private sendEvent(node: NodeMeta, event: NodeEvent): void {
-    if (!this.o.events || !this.eventLimiter.tryTake()) return;
+  private sendEvent(node: NodeMeta, event: NodeEvent, limiter = this.eventLimiter): void {
+    if (!this.o.events || !limiter.tryTake()) return;
     const sent = this.o.client
       .event(node, { ...event, message: truncate(event.message, 1024) })
       .catch((err: unknown) => {
@@ -313,8 +384,25 @@ export class NodeSyncer {
   }
 }
 
-function changeSummary(r: ReconcileResult) {
-  return { labels: r.labels, annotations: r.annotations };
+function changeSummary(plan: NodePlan) {
+  const { result, taints, statusPatch } = plan;
+  return {
+    labels: result.labels,
+    annotations: result.annotations,
+    ...(hasTaintChanges(taints) ? { taints } : {}),
+    ...(statusPatch ? { condition: statusPatch.status.conditions.map((c) => ('$patch' in c ? `${c.type} removed` : `${c.type}=${c.status} (${c.reason})`)) } : {}),
+  };
+}
+
+const hasTaintChanges = (t: TaintChanges) => t.added.length > 0 || t.removed.length > 0;
+
+/** The plan for people: the label and annotation changes, then the taints, then (with `condition`) the condition. */
+function describePlan(plan: NodePlan, condition = true): string {
+  const parts = [describeChanges(plan.result)];
+  if (plan.taints.added.length) parts.push(`added taints ${plan.taints.added.join(', ')}`);
+  if (plan.taints.removed.length) parts.push(`removed taints ${plan.taints.removed.join(', ')}`);
+  if (condition && plan.statusPatch) parts.push(`set condition ${changeSummary(plan).condition!.join(', ')}`);
+  return parts.filter(Boolean).join('; ');
 }
 
 function countChanges(metrics: Metrics | undefined, r: ReconcileResult): void {

@@ -19,6 +19,11 @@ export interface Desired {
    * keeps what it has. Sorted. Optional so that a Desired built by hand stays valid.
    */
   unknownLabels?: string[];
+  /**
+   * Annotations whose source cannot be read right now (scheduled events failing): neither
+   * written nor removed, and they stay owned. Optional, like unknownLabels.
+   */
+  unknownAnnotations?: string[];
 }
 
 export type SkipReason =

@@ -164,6 +164,33 @@ export function createMetrics(options: MetricsOptions) {
       help: 'Node patches sent without the tags annotation because the node\'s annotations would pass the API server\'s 256 KiB limit; the labels are written all the same.',
       registers: r,
     }),
+    scheduledEventsPending: new Gauge({
+      name: n('scheduled_events_pending'),
+      help: 'Azure scheduled events pending for this VM (its name in Resources), by event type (Freeze, Reboot, Redeploy, Preempt, Terminate); every type starts at 0 once the feature is on.',
+      labelNames: ['event_type'] as const,
+      registers: r,
+    }),
+    scheduledEventSecondsUntil: new Gauge({
+      name: n('scheduled_event_seconds_until_not_before'),
+      help: 'Seconds from the last scheduled-events poll to the NotBefore of the next pending event of each type (0 once started or past); no series for a type with no event.',
+      labelNames: ['event_type'] as const,
+      registers: r,
+    }),
+    scheduledEventsIncarnation: new Gauge({
+      name: n('scheduled_events_document_incarnation'),
+      help: 'DocumentIncarnation of the last scheduled events document: it goes up whenever the list changes.',
+      registers: r,
+    }),
+    scheduledEventsLastSuccess: new Gauge({
+      name: n('scheduled_events_last_success_timestamp_seconds'),
+      help: 'Unix time of the last successful scheduled-events poll.',
+      registers: r,
+    }),
+    scheduledEventsPollPeriod: new Gauge({
+      name: n('scheduled_events_poll_period_seconds'),
+      help: 'Configured scheduled-events poll period; absent while the feature is off.',
+      registers: r,
+    }),
     lastReconcile: new Gauge({
       name: n('last_reconcile_timestamp_seconds'),
       help: 'Unix time of the last reconcile pass that ended without error.',

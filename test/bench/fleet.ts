@@ -153,6 +153,12 @@ function agentClient(): NodeClient {
       observe(node);
       return node;
     },
+    async patchStatus(name, patch, signal) {
+      requests.push({ at: agentNow(), kind: 'patch' });
+      const node = await api.patchStatus(name, patch, signal);
+      observe(node);
+      return node;
+    },
     async event(node, event) {
       requests.push({ at: agentNow(), kind: 'event' });
       return api.event(node, event);

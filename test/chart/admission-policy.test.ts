@@ -11,15 +11,17 @@ import { at, find, render, type K8sObject } from './chart.ts';
  * the message.
  *
  * The expressions keep to what Kubernetes CEL and cel-js both support: has(), size(), `in` on
- * maps, string startsWith, the all/exists/filter macros over lists and over map keys, list `+`,
- * map/list equality, and list join (Kubernetes' strings extension). The test below refuses any
+ * maps, string startsWith, the all/exists/filter/map macros over lists and over map keys, list `+`,
+ * map/list equality, list join (Kubernetes' strings extension), and dyn() (the spec and status
+ * read as maps, which test/cluster/agent.test.ts proves the API server accepts). The test below refuses any
  * other function, so the policy cannot come to depend on something only one side has. One
  * difference remains: the API server type-checks `object` against the Node schema, while here it
  * is a dynamic map; the expressions only use Node fields that exist (metadata.labels,
- * metadata.annotations, metadata.finalizers, metadata.ownerReferences, spec).
+ * metadata.annotations, metadata.finalizers, metadata.ownerReferences, spec.taints,
+ * status.conditions; the rest of spec and status through dyn()).
  */
 
-const FUNCTIONS = new Set(['has', 'size', 'startsWith', 'exists', 'all', 'filter', 'join']);
+const FUNCTIONS = new Set(['has', 'size', 'startsWith', 'exists', 'all', 'filter', 'map', 'join', 'dyn']);
 
 interface Policy {
   matchConditions: { name: string; expression: string }[];
@@ -37,6 +39,7 @@ function policyOf(values: Record<string, unknown> = {}): Policy {
 const POLICIES = {
   default: policyOf(),
   wellKnown: policyOf({ config: { labels: { wellKnown: true } } }),
+  maintenanceTaint: policyOf({ config: { scheduledEvents: { enabled: true, taint: true } } }),
   customPrefix: policyOf({ config: { labels: { prefix: 'azure.example.com' } } }),
 };
 
@@ -93,8 +96,8 @@ interface NodeObject {
     annotations: Record<string, string>;
     finalizers?: string[];
   };
-  spec: { podCIDR: string; providerID: string; taints: { key: string; value: string; effect: string }[]; unschedulable?: boolean };
-  status: { nodeInfo: { kubeletVersion: string } };
+  spec: { podCIDR: string; providerID: string; taints: { key: string; value?: string; effect: string }[]; unschedulable?: boolean };
+  status: { nodeInfo: { kubeletVersion: string }; capacity: Record<string, string>; conditions: { type: string; status: string; reason?: string; message?: string }[] };
 }
 
 /** A node as AKS registers it, with labels the agent wrote earlier. */
@@ -126,9 +129,20 @@ const NODE: NodeObject = {
   spec: {
     podCIDR: '10.244.0.0/24',
     providerID: 'azure:///subscriptions/0/resourceGroups/mc/providers/Microsoft.Compute/virtualMachineScaleSets/aks-system/virtualMachines/0',
-    taints: [{ key: 'CriticalAddonsOnly', value: 'true', effect: 'NoSchedule' }],
+    taints: [
+      { key: 'CriticalAddonsOnly', value: 'true', effect: 'NoSchedule' },
+      { key: 'imds-labeler.io/unlabelled', effect: 'NoSchedule' },
+      { key: 'example.com/gpu', value: 'a100', effect: 'NoExecute' },
+    ],
   },
-  status: { nodeInfo: { kubeletVersion: 'v1.31.2' } },
+  status: {
+    nodeInfo: { kubeletVersion: 'v1.31.2' },
+    capacity: { cpu: '4', pods: '110' },
+    conditions: [
+      { type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'kubelet is posting ready status' },
+      { type: 'imds-labeler.io/MaintenanceScheduled', status: 'False', reason: 'NoMaintenanceScheduled', message: 'no scheduled event for this VM' },
+    ],
+  },
 };
 
 const AGENT = 'system:serviceaccount:imds-labeler:imds-labeler';
@@ -137,6 +151,10 @@ const NODE_NAME_KEY = 'authentication.kubernetes.io/node-name';
 interface Case {
   name: string;
   policy?: keyof typeof POLICIES;
+  /** The request on nodes/status rather than the node itself. */
+  status?: boolean;
+  /** The node as it is before the request, when not NODE. */
+  before?: (node: NodeObject) => void;
   username?: string;
   /** The node-name extra of the token; null: no extra at all. */
   nodeNameExtra?: string[] | null;
@@ -187,9 +205,53 @@ const CASES: Case[] = [
   { name: 'a key ending in the tag prefix', change: (n) => void (n.metadata.labels['xtags.imds-labeler.io/x'] = '1'), expect: 'denied', says: 'xtags.imds-labeler.io/x' },
   { name: 'a foreign annotation added', change: (n) => void (n.metadata.annotations['cluster-autoscaler.kubernetes.io/scale-down-disabled'] = 'true'), expect: 'denied', says: 'annotations under imds-labeler.io/ and tags.imds-labeler.io/; refused: cluster-autoscaler.kubernetes.io/scale-down-disabled' },
   { name: 'a foreign annotation removed', change: (n) => void delete n.metadata.annotations['node.alpha.kubernetes.io/ttl'], expect: 'denied', says: 'refused: node.alpha.kubernetes.io/ttl' },
-  { name: 'a taint removed', change: (n) => void (n.spec.taints = []), expect: 'denied', says: "may not change the node's spec" },
-  { name: 'a taint added', change: (n) => void n.spec.taints.push({ key: 'x', value: 'y', effect: 'NoExecute' }), expect: 'denied', says: "may not change the node's spec" },
-  { name: 'the node cordoned', change: (n) => void (n.spec.unschedulable = true), expect: 'denied', says: "may not change the node's spec" },
+  { name: 'all taints removed', change: (n) => void (n.spec.taints = []), expect: 'denied', says: 'may change only its own taints' },
+  { name: 'a foreign taint removed', change: (n) => void n.spec.taints.shift(), expect: 'denied', says: 'may change only its own taints' },
+  { name: 'a taint added', change: (n) => void n.spec.taints.push({ key: 'x', value: 'y', effect: 'NoExecute' }), expect: 'denied', says: 'may change only its own taints' },
+  { name: 'a taint under its own prefix that is not one of its own', change: (n) => void n.spec.taints.push({ key: 'imds-labeler.io/other', effect: 'NoSchedule' }), expect: 'denied', says: 'may change only its own taints' },
+  { name: 'a foreign taint changed', change: (n) => void (n.spec.taints[2]!.effect = 'NoSchedule'), expect: 'denied', says: 'may change only its own taints' },
+  { name: 'foreign taints reordered', change: (n) => void n.spec.taints.reverse(), expect: 'denied', says: 'may change only its own taints' },
+  { name: 'the start-up taint removed, the others kept', change: (n) => void n.spec.taints.splice(1, 1), expect: 'allowed' },
+  { name: 'the start-up taint changed to NoExecute', change: (n) => void (n.spec.taints[1]!.effect = 'NoExecute'), expect: 'denied', says: 'may change only its own taints' },
+  {
+    name: 'the start-up taint added back',
+    change: (n) => void n.spec.taints.push({ key: 'imds-labeler.io/unlabelled', effect: 'PreferNoSchedule' }),
+    expect: 'denied',
+    says: 'remove imds-labeler.io/unlabelled or imds-labeler.io/maintenance',
+  },
+  { name: 'the maintenance taint added, taint off', change: (n) => void n.spec.taints.push({ key: 'imds-labeler.io/maintenance', effect: 'NoSchedule' }), expect: 'denied', says: 'may change only its own taints' },
+  { name: 'the maintenance taint added, taint on', policy: 'maintenanceTaint', change: (n) => void n.spec.taints.push({ key: 'imds-labeler.io/maintenance', effect: 'NoSchedule' }), expect: 'allowed' },
+  {
+    name: 'the maintenance taint as NoExecute, taint on',
+    policy: 'maintenanceTaint',
+    change: (n) => void n.spec.taints.push({ key: 'imds-labeler.io/maintenance', effect: 'NoExecute' }),
+    expect: 'denied',
+    says: 'add (NoSchedule) or remove imds-labeler.io/maintenance',
+  },
+  {
+    name: 'the maintenance taint removed, taint off (an earlier config put it there)',
+    before: (n) => void n.spec.taints.splice(1, 0, { key: 'imds-labeler.io/maintenance', effect: 'NoSchedule' }),
+    change: (n) => void n.spec.taints.splice(1, 1),
+    expect: 'allowed',
+  },
+  { name: 'the node cordoned', change: (n) => void (n.spec.unschedulable = true), expect: 'denied', says: "may not change the node's spec other than its own taints; refused: unschedulable" },
+  { name: 'the provider id changed', change: (n) => void (n.spec.providerID = 'azure:///other'), expect: 'denied', says: 'refused: providerID' },
+  { name: 'status: its own condition changed', status: true, change: (n) => void Object.assign(n.status.conditions[1]!, { status: 'True', reason: 'RebootScheduled' }), expect: 'allowed' },
+  { name: 'status: its own condition removed', status: true, change: (n) => void n.status.conditions.pop(), expect: 'allowed' },
+  { name: 'status: the Ready condition changed', status: true, change: (n) => void (n.status.conditions[0]!.status = 'False'), expect: 'denied', says: 'its own node condition imds-labeler.io/MaintenanceScheduled; refused: Ready' },
+  { name: 'status: a foreign condition added', status: true, change: (n) => void n.status.conditions.push({ type: 'VMEventScheduled', status: 'True' }), expect: 'denied', says: 'refused: VMEventScheduled' },
+  { name: 'status: the Ready condition removed', status: true, change: (n) => void n.status.conditions.shift(), expect: 'denied', says: 'refused: Ready' },
+  { name: 'status: the capacity changed', status: true, change: (n) => void (n.status.capacity.pods = '1'), expect: 'denied', says: 'other than its condition imds-labeler.io/MaintenanceScheduled; refused: capacity' },
+  { name: 'status: a label changed through it, under its prefix', status: true, change: (n) => void (n.metadata.labels['imds-labeler.io/zone'] = '1'), expect: 'allowed' },
+  { name: 'status: a foreign label changed through it', status: true, change: (n) => void (n.metadata.labels.agentpool = 'x'), expect: 'denied', says: 'refused: agentpool' },
+  {
+    name: 'status: of another node',
+    status: true,
+    nodeNameExtra: ['aks-system-12345678-vmss000001'],
+    change: (n) => void (n.status.conditions[1]!.status = 'True'),
+    expect: 'denied',
+    says: 'may not change node aks-system-12345678-vmss000000',
+  },
   { name: 'a finalizer added', change: (n) => void (n.metadata.finalizers = ['example.com/hold']), expect: 'denied', says: 'finalizers' },
   { name: 'the well-known zone label changed, without opt-in', change: (n) => void (n.metadata.labels['topology.kubernetes.io/zone'] = 'westeurope-2'), expect: 'denied', says: 'refused: topology.kubernetes.io/zone' },
   { name: 'the well-known zone label changed, with opt-in', policy: 'wellKnown', change: (n) => void (n.metadata.labels['topology.kubernetes.io/zone'] = 'westeurope-2'), expect: 'allowed' },
@@ -229,6 +291,8 @@ function request(c: Case, node: NodeObject, old: NodeObject): Admission {
       operation: 'UPDATE',
       name: node.metadata.name,
       resource: { group: '', version: 'v1', resource: 'nodes' },
+      // As the API server sends it: no subResource at all on the node itself.
+      ...(c.status ? { subResource: 'status' } : {}),
       userInfo: { username: c.username ?? AGENT, groups: ['system:serviceaccounts', 'system:authenticated'], ...(extra ? { extra } : {}) },
     },
   };
@@ -237,7 +301,8 @@ function request(c: Case, node: NodeObject, old: NodeObject): Admission {
 describe('ValidatingAdmissionPolicy CEL', () => {
   it.each(CASES.map((c) => [c.name, c] as const))('%s', (_name, c) => {
     const old = structuredClone(NODE);
-    const node = structuredClone(NODE);
+    c.before?.(old);
+    const node = structuredClone(old);
     c.change(node);
     const verdict = admit(POLICIES[c.policy ?? 'default'], request(c, node, old));
     expect(verdict.outcome, JSON.stringify(verdict)).toBe(c.expect);

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { CLEANUP_FLAGS } from '../../src/cli/cleanup.ts';
 import { loadConfig } from '../../src/config/load.ts';
 import { configSchema, EXTRAS, type Config } from '../../src/config/schema.ts';
-import { DEFAULT_PREFIX, defaultTagPrefix, isOwnKey, keyProblems, ownershipKeys, RESERVED_DOMAINS, WELL_KNOWN_KEYS } from '../../src/keys/keys.ts';
+import { DEFAULT_PREFIX, defaultTagPrefix, isOwnKey, keyProblems, nodeKeys, ownershipKeys, RESERVED_DOMAINS, WELL_KNOWN_KEYS } from '../../src/keys/keys.ts';
 import { reconcilePolicy } from '../../src/kube/policy.ts';
 import { render as renderDocument } from '../../src/mapping/render.ts';
 import { runHelm, templateArgs, VAP_API } from '../../scripts/helm.ts';
@@ -101,6 +101,19 @@ describe('the chart against src/keys', () => {
     expect(cleanupPolicy.ownershipKeys).toEqual(agentPolicy.ownershipKeys);
     const keys = candidateKeys(agent);
     expect(keys.filter(cleanupPolicy.mayOwn)).toEqual(keys.filter(agentPolicy.mayOwn));
+  });
+
+  it.each(CASES)('%s: the policy and the DaemonSet name the taints and condition src/keys derives', async (_name, labels) => {
+    const { objects, agent } = await renderChart(labels);
+    const keys = nodeKeys(agent.prefix);
+    const policy = JSON.stringify(at(find(objects, 'ValidatingAdmissionPolicy'), 'spec'));
+    for (const key of [keys.startupTaint, keys.maintenanceTaint, keys.maintenanceCondition]) expect(policy).toContain(`'${key}'`);
+    expect(policy).not.toContain(`'${nodeKeys(agent.prefix === DEFAULT_PREFIX ? 'other.example.com' : DEFAULT_PREFIX).startupTaint}'`);
+    const tolerations = at(find(objects, 'DaemonSet'), 'spec', 'template', 'spec', 'tolerations') as { key?: string; effect?: string }[];
+    expect(tolerations.filter((t) => t.key?.startsWith(`${agent.prefix}/`))).toEqual([
+      { key: keys.startupTaint, operator: 'Exists', effect: 'NoSchedule' },
+      { key: keys.maintenanceTaint, operator: 'Exists', effect: 'NoSchedule' },
+    ]);
   });
 
   const accepts = (labels: Record<string, unknown>) => runHelm(templateArgs({ apiVersions: [VAP_API] }), { config: { labels } }).ok;

@@ -59,8 +59,12 @@ describe('helm template with default values', () => {
     expect(spec.dnsPolicy).toBe('ClusterFirstWithHostNet');
   });
 
-  it('tolerates every taint and is system-node-critical', () => {
-    expect(spec.tolerations).toEqual([{ operator: 'Exists' }]);
+  it('tolerates every taint (its own start-up and maintenance taints whatever the value says) and is system-node-critical', () => {
+    expect(spec.tolerations).toEqual([
+      { key: 'imds-labeler.io/unlabelled', operator: 'Exists', effect: 'NoSchedule' },
+      { key: 'imds-labeler.io/maintenance', operator: 'Exists', effect: 'NoSchedule' },
+      { operator: 'Exists' },
+    ]);
     expect(spec.priorityClassName).toBe('system-node-critical');
     expect(spec.nodeSelector).toEqual({ 'kubernetes.io/os': 'linux' });
   });
@@ -159,7 +163,7 @@ describe('helm template across the values matrix', () => {
   it('the policy matches the agent\'s ServiceAccount on node UPDATEs and fails closed', () => {
     const policy = find(get('defaults on a 1.30+ cluster'), 'ValidatingAdmissionPolicy');
     expect(at(policy, 'spec', 'failurePolicy')).toBe('Fail');
-    expect(at(policy, 'spec', 'matchConstraints', 'resourceRules')).toEqual([{ apiGroups: [''], apiVersions: ['v1'], operations: ['UPDATE'], resources: ['nodes'] }]);
+    expect(at(policy, 'spec', 'matchConstraints', 'resourceRules')).toEqual([{ apiGroups: [''], apiVersions: ['v1'], operations: ['UPDATE'], resources: ['nodes', 'nodes/status'] }]);
     expect(at(policy, 'spec', 'matchConditions', 0, 'expression')).toBe("request.userInfo.username == 'system:serviceaccount:imds-labeler:imds-labeler'");
     const binding = find(get('defaults on a 1.30+ cluster'), 'ValidatingAdmissionPolicyBinding');
     expect(at(binding, 'spec')).toEqual({ policyName: 'imds-labeler', validationActions: ['Deny'] });
@@ -308,6 +312,21 @@ describe('RBAC', () => {
     expect(at(binding, 'subjects')).toEqual([{ kind: 'ServiceAccount', name: 'imds-labeler', namespace: 'imds-labeler' }]);
   });
 
+  it('scheduled events on: nodes/status patch too, for the condition, and nothing more', () => {
+    expect(at(find(render({ config: { scheduledEvents: { enabled: true } } }), 'ClusterRole', 'imds-labeler'), 'rules')).toEqual([
+      { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch', 'patch'] },
+      { apiGroups: [''], resources: ['nodes/status'], verbs: ['patch'] },
+      { apiGroups: ['', 'events.k8s.io'], resources: ['events'], verbs: ['create', 'patch'] },
+    ]);
+  });
+
+  it('tolerations [] still tolerates the agent\'s own taints', () => {
+    expect(podSpec(daemonSet(render({ tolerations: [] }))).tolerations).toEqual([
+      { key: 'imds-labeler.io/unlabelled', operator: 'Exists', effect: 'NoSchedule' },
+      { key: 'imds-labeler.io/maintenance', operator: 'Exists', effect: 'NoSchedule' },
+    ]);
+  });
+
   it('no Role, RoleBinding or other ClusterRole beyond the agent\'s and the cleanup hook\'s', () => {
     expect(findAll(objects, 'Role')).toEqual([]);
     expect(findAll(objects, 'RoleBinding')).toEqual([]);
@@ -337,6 +356,14 @@ describe('cleanup hook', () => {
   it('may only list and patch nodes', () => {
     expect(at(find(objects, 'ClusterRole'), 'rules')).toEqual([{ apiGroups: [''], resources: ['nodes'], verbs: ['list', 'patch'] }]);
     expect(at(find(objects, 'ClusterRoleBinding'), 'subjects')).toEqual([{ kind: 'ServiceAccount', name: 'imds-labeler-cleanup', namespace: 'imds-labeler' }]);
+  });
+
+  it('with scheduled events on, may also patch nodes/status (to remove the maintenance condition)', () => {
+    const hook = render({ config: { scheduledEvents: { enabled: true } } }).filter(isHook);
+    expect(at(find(hook, 'ClusterRole'), 'rules')).toEqual([
+      { apiGroups: [''], resources: ['nodes'], verbs: ['list', 'patch'] },
+      { apiGroups: [''], resources: ['nodes/status'], verbs: ['patch'] },
+    ]);
   });
 
   it('runs the cleanup subcommand with its own ServiceAccount, bounded in time', () => {

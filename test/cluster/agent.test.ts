@@ -105,8 +105,9 @@ describe('the admission policy, enforced by the API server, with the agent token
       body: { metadata: { annotations: { 'example.com/note': 'x' } } },
       message: `imds-labeler may change only annotations under ${prefixes}; refused: example.com/note`,
     },
-    { what: 'a taint', node: NODE, body: { spec: { taints: [{ key: 'imds-labeler.io/t', effect: 'NoSchedule' }] } }, message: "imds-labeler may not change the node's spec (taints, unschedulable, podCIDR, providerID)" },
-    { what: 'the spec', node: NODE, body: { spec: { unschedulable: true } }, message: "imds-labeler may not change the node's spec (taints, unschedulable, podCIDR, providerID)" },
+    { what: 'a taint', node: NODE, body: { spec: { taints: [{ key: 'imds-labeler.io/t', effect: 'NoSchedule' }] } }, message: 'imds-labeler may change only its own taints: remove imds-labeler.io/unlabelled or imds-labeler.io/maintenance' },
+    { what: 'the maintenance taint, its option off', node: NODE, body: { spec: { taints: [{ key: 'imds-labeler.io/maintenance', effect: 'NoSchedule' }] } }, message: 'imds-labeler may change only its own taints' },
+    { what: 'the spec', node: NODE, body: { spec: { unschedulable: true } }, message: "imds-labeler may not change the node's spec other than its own taints; refused: unschedulable" },
     { what: 'a finalizer', node: NODE, body: { metadata: { finalizers: ['imds-labeler.io/keep'] } }, message: "imds-labeler may not change the node's finalizers or owner references" },
   ])('denies $what with the policy message', async ({ node, body, message }) => {
     const rv = (await kube.node(node)).metadata.resourceVersion;

@@ -374,6 +374,26 @@ describe('kubectl 1.35, the sandbox and the real kube-apiserver: the same answer
     expect(sandboxSaw).toEqual(realSaw);
   });
 
+  it('nodes/status strategic merge patch: conditions by type, in the same order, other conditions untouched', async () => {
+    const [sandboxSaw, realSaw] = await onBoth(async (t, node) => {
+      const path = `/api/v1/nodes/${node}/status`;
+      const conditions = (r: { json: unknown }) => ((r.json as { status?: { conditions?: { type: string; status: string; reason?: string }[] } }).status?.conditions ?? []).map((c) => `${c.type}=${c.status}/${c.reason ?? ''}`);
+      const seen: unknown[] = [];
+      seen.push(conditions(await t.request('PATCH', path, { status: { conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady' }, { type: 'DiskPressure', status: 'False', reason: 'NoPressure' }] } }, 'application/merge-patch+json')));
+      for (const patch of [
+        { status: { conditions: [{ type: 'example.com/Maintenance', status: 'True', reason: 'RebootScheduled', message: 'soon' }] } },
+        { status: { conditions: [{ type: 'example.com/Maintenance', status: 'False', reason: 'NoMaintenanceScheduled' }] } },
+        { status: { conditions: [{ type: 'DiskPressure', status: 'True' }, { type: 'PIDPressure', status: 'False', reason: 'New' }] } },
+        { status: { conditions: [{ type: 'example.com/Maintenance', $patch: 'delete' }] } },
+      ]) {
+        const r = await t.request('PATCH', path, patch, 'application/strategic-merge-patch+json');
+        seen.push([r.status, conditions(r)]);
+      }
+      return seen;
+    });
+    expect(sandboxSaw).toEqual(realSaw);
+  });
+
   it('watch: the same events for the same changes', async () => {
     const [sandboxSaw, realSaw] = await onBoth(async (t, node) => {
       const listed = (await t.request('GET', `/api/v1/nodes?fieldSelector=metadata.name%3D${node}`)).json as { metadata: { resourceVersion: string } };

@@ -1,9 +1,9 @@
 import { KubeError } from '../../src/kube/errors.ts';
 import type { NodeClient, WatchEnd, WatchHandlers, WatchOptions } from '../../src/kube/nodeClient.ts';
 import { applyPatch } from '../../src/kube/reconcile.ts';
-import type { MetadataPatch, NodeEvent, NodeMeta, WatchEventType } from '../../src/kube/types.ts';
+import type { MetadataPatch, NodeEvent, NodeMeta, StatusPatch, WatchEventType } from '../../src/kube/types.ts';
 
-type Verb = 'list' | 'watch' | 'patch' | 'event';
+type Verb = 'list' | 'watch' | 'patch' | 'patchStatus' | 'event';
 
 /**
  * An in-memory NodeClient for unit tests: one store, live watches, request counts and
@@ -12,9 +12,9 @@ type Verb = 'list' | 'watch' | 'patch' | 'event';
 export class MemoryNodeClient implements NodeClient {
   nodes = new Map<string, NodeMeta>();
   events: { node: string; event: NodeEvent }[] = [];
-  calls: Record<Verb, number> = { list: 0, watch: 0, patch: 0, event: 0 };
+  calls: Record<Verb, number> = { list: 0, watch: 0, patch: 0, patchStatus: 0, event: 0 };
   /** Errors thrown by the next calls of a verb, in order. */
-  failures: Record<Verb, KubeError[]> = { list: [], watch: [], patch: [], event: [] };
+  failures: Record<Verb, KubeError[]> = { list: [], watch: [], patch: [], patchStatus: [], event: [] };
   private rv = 100;
   private watchers = new Set<{ name: string; handlers: WatchHandlers; end: (e: WatchEnd) => void }>();
 
@@ -92,6 +92,22 @@ export class MemoryNodeClient implements NodeClient {
     }
     const next = applyPatch(node, patch);
     return structuredClone(this.put({ ...next, resourceVersion: undefined } as never));
+  }
+
+  /** Strategic merge of status.conditions by type, as the API server does for nodes/status. */
+  async patchStatus(name: string, patch: StatusPatch, _signal?: AbortSignal): Promise<NodeMeta> {
+    this.take('patchStatus');
+    const node = this.nodes.get(name);
+    if (!node) throw new KubeError('not-found', `nodes "${name}" not found`, 404);
+    const conditions = [...(node.conditions ?? [])];
+    for (const item of patch.status.conditions) {
+      const at = conditions.findIndex((c) => c.type === item.type);
+      if ('$patch' in item) {
+        if (at >= 0) conditions.splice(at, 1);
+      } else if (at >= 0) conditions[at] = { ...conditions[at]!, ...item };
+      else conditions.push(item);
+    }
+    return structuredClone(this.put({ ...node, conditions, resourceVersion: undefined } as never));
   }
 
   async event(node: NodeMeta, event: NodeEvent): Promise<void> {

@@ -26,7 +26,7 @@ import { isDefined, waitFor } from '../helpers/wait.ts';
  * - node-faulty: IMDS refuses the agent's api-version (it falls back), answers one poll, then
  *   hangs for a few seconds (an outage: timeouts) and then answers 429s, 500s and 404s; every
  *   node patch gets a 500 from the API server. Short poll period and retry budget, so it goes
- *   stale within seconds.
+ *   stale within seconds. Scheduled events on, and Azure has a Reboot pending for its VM.
  * - node-down: a healthy agent that is stopped once Prometheus has scraped it: `up == 0`.
  *
  * The metrics must show the faults; every dashboard query and every alert expression must parse
@@ -105,6 +105,10 @@ beforeAll(async () => {
   // The faulty VM's zone is not a valid label value ("1 "): the mapping reports it (mapping_problems).
   const faultyDocument = structuredClone(builtInFixture('default')) as { compute: Record<string, unknown> };
   faultyDocument.compute.zone = '1 ';
+  (faultyDocument as Record<string, unknown>).scheduledEvents = {
+    DocumentIncarnation: 2,
+    Events: [{ EventId: 'reboot-1', EventType: 'Reboot', ResourceType: 'VirtualMachine', Resources: [String(faultyDocument.compute.name)], EventStatus: 'Scheduled', NotBefore: new Date(Date.now() + 3_600_000).toUTCString(), Description: '', EventSource: 'Platform', DurationInSeconds: 15 }],
+  };
   const faultyImds = await startEmulator({ port: 0, fixture: faultyDocument, faults: FAULTY_IMDS });
   const downImds = await startEmulator({ port: 0, fixture: 'default' });
   emulators.push(healthyImds, faultyImds, downImds);
@@ -114,6 +118,7 @@ beforeAll(async () => {
   const faulty = configFile('faulty', {
     imds: { retryBudget: '1s', requestTimeout: '500ms', connectTimeout: '500ms' },
     kube: { watchTimeout: '1s', resyncPeriod: '1s' },
+    scheduledEvents: { enabled: true },
   });
   // allSettled: an agent that started is registered (and stopped in afterAll) even if another failed.
   const started = await Promise.allSettled([
@@ -176,7 +181,7 @@ describe('a real Prometheus scraping real agents', () => {
     const faults = await waitFor('faults counted', async () => {
         const seen = {
           throttled: (await scalar(`sum(imds_labeler_imds_throttled_total{${f}})`)) ?? 0,
-          requests: byLabel(await query(prom!.url, `sum by (code) (imds_labeler_imds_requests_total{${f}})`), 'code'),
+          requests: byLabel(await query(prom!.url, `sum by (code) (imds_labeler_imds_requests_total{${f}, imds_endpoint="instance"})`), 'code'),
           errorsByClass: byLabel(await query(prom!.url, `sum by (class) (imds_labeler_imds_errors_total{${f}})`), 'class'),
           errorsByCode: byLabel(await query(prom!.url, `sum by (code) (imds_labeler_imds_errors_total{${f}})`), 'code'),
           timeouts: (await scalar(`sum(imds_labeler_imds_timeouts_total{${f}})`)) ?? 0,
@@ -215,7 +220,7 @@ describe('a real Prometheus scraping real agents', () => {
     expect(await scalar(`sum(imds_labeler_watch_restarts_total{${h}, reason="timeout"})`)).toBeGreaterThan(0);
   }, 60_000);
 
-  it('fires the stale, error, throttling, patch and unlabelled-node alerts for the faulty agent, Down for the stopped one, nothing for the healthy one', async () => {
+  it('fires the stale, error, throttling, patch, unlabelled-node and maintenance alerts for the faulty agent, Down for the stopped one, nothing for the healthy one', async () => {
     interface ApiAlert {
       labels: Record<string, string>;
       state: string;
@@ -229,6 +234,7 @@ describe('a real Prometheus scraping real agents', () => {
       ['ImdsLabelerNodePatchesFailing', 'node-faulty'],
       ['ImdsLabelerNodeUnlabelled', 'node-faulty'],
       ['ImdsLabelerHighMemory', 'node-faulty'],
+      ['ImdsLabelerMaintenancePending', 'node-faulty'],
     ];
     const alerts = await waitFor('alerts firing', async () => {
         const body = (await (await fetch(`${prom!.url}/api/v1/alerts`)).json()) as { data: { alerts: ApiAlert[] } };

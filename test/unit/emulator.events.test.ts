@@ -150,6 +150,19 @@ describe('scheduled events as the platform changes them (control endpoints)', ()
     expect(await events(e)).toEqual({ DocumentIncarnation: 5, Events: [freeze('a')] });
   });
 
+  it('starting an event that already started changes nothing: the incarnation moves once', async () => {
+    const e = await emulator({ fixture: fixture([freeze('a')]) });
+    await control(e, '/a/start', 'POST');
+    await control(e, '/a/start', 'POST');
+    expect((await events(e)).DocumentIncarnation).toBe(6);
+  });
+
+  it('a published list can hold an event that arrives already started (a sudden failure), with NotBefore empty', async () => {
+    const e = await emulator({ fixture: fixture([]) });
+    await control(e, '', 'PUT', { Events: [{ ...reboot('now'), EventStatus: 'Started', NotBefore: '' }] });
+    expect((await events(e)).Events).toEqual([expect.objectContaining({ EventId: 'now', EventStatus: 'Started', NotBefore: '' })]);
+  });
+
   it('GET /_emulator/scheduledevents reads the document without counting as a call', async () => {
     const e = await emulator({ fixture: fixture([freeze('a')]) });
     const res = await control(e, '', 'GET');

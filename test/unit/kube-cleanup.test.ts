@@ -23,6 +23,7 @@ function failing(client: MemoryNodeClient, errors: Record<string, KubeError>): N
     list: (o) => client.list(o),
     watch: (...a) => client.watch(...a),
     event: (...a) => client.event(...a),
+    patchStatus: (...a) => client.patchStatus(...a),
     patch: async (name, patch) => {
       const error = errors[name];
       if (error) {
@@ -87,5 +88,30 @@ describe('cleanupNodes', () => {
     const summary = await run;
     expect(summary).toMatchObject({ cleaned: 2, failed: [] });
     expect(client.calls.patch).toBe(3);
+  });
+
+  it('takes back the agent\'s taints and condition too, and nothing else of the node', async () => {
+    const client = new MemoryNodeClient();
+    const foreign = { key: 'CriticalAddonsOnly', value: 'true', effect: 'NoSchedule' };
+    client.put({
+      name: 'n1',
+      labels: { 'imds-labeler.io/zone': '1' },
+      annotations: { ...OWNED },
+      taints: [{ key: 'imds-labeler.io/unlabelled', effect: 'NoSchedule' }, foreign, { key: 'imds-labeler.io/maintenance', effect: 'NoSchedule' }],
+      conditions: [{ type: 'Ready', status: 'True' }, { type: 'imds-labeler.io/MaintenanceScheduled', status: 'True', reason: 'RebootScheduled' }],
+    });
+    expect(await cleanupNodes(client, policy, silentLogger())).toMatchObject({ cleaned: 1, failed: [] });
+    const node = client.nodes.get('n1')!;
+    expect(node.taints).toEqual([foreign]);
+    expect(node.conditions).toEqual([{ type: 'Ready', status: 'True' }]);
+    expect(node.labels).toEqual({});
+  });
+
+  it('a condition it may not remove (no nodes/status permission) is a warning, not a failed node', async () => {
+    const client = new MemoryNodeClient();
+    client.put({ name: 'n1', labels: {}, annotations: {}, conditions: [{ type: 'imds-labeler.io/MaintenanceScheduled', status: 'False' }] });
+    client.failures.patchStatus.push(new KubeError('forbidden', 'cannot patch resource "nodes/status"', 403));
+    expect(await cleanupNodes(client, policy, silentLogger())).toMatchObject({ cleaned: 1, failed: [] });
+    expect(client.calls.patchStatus).toBe(1);
   });
 });

@@ -4,6 +4,9 @@ import { KubeError } from '../../src/kube/errors.ts';
 import { runNodeWatch } from '../../src/kube/nodeWatch.ts';
 import { reconcilePolicy } from '../../src/kube/policy.ts';
 import { NodeSyncer } from '../../src/kube/syncer.ts';
+import { nodeKeys } from '../../src/keys/keys.ts';
+import type { MetadataPatch } from '../../src/kube/types.ts';
+import { MAINTENANCE_OFF, unknownMaintenance, type Maintenance } from '../../src/mapping/maintenance.ts';
 import { Writable } from 'node:stream';
 import { createLogger, silentLogger, type Logger } from '../../src/observability/logger.ts';
 import { createMetrics } from '../../src/observability/metrics.ts';
@@ -297,6 +300,161 @@ describe('node syncer: keys another writer set', () => {
     await flush();
     expect(t.client.nodes.get('n1')!.labels).toEqual({ 'tags.imds-labeler.io/team': 'by-hand', 'imds-labeler.io/zone': '1' });
     expect(await metricSum(t.metrics.labelConflicts)).toBe(1);
+    t.controller.abort();
+    await t.watch;
+  });
+});
+
+describe('node syncer: taints, the maintenance condition and annotation', () => {
+  const STARTUP = { key: 'imds-labeler.io/unlabelled', effect: 'NoSchedule' };
+  const MAINT = { key: 'imds-labeler.io/maintenance', effect: 'NoSchedule' };
+  const CONDITION = 'imds-labeler.io/MaintenanceScheduled';
+  const ANNOTATION = 'imds-labeler.io/scheduled-event';
+  const FOREIGN = { key: 'CriticalAddonsOnly', value: 'true', effect: 'NoSchedule' };
+  const reboot: Maintenance = {
+    condition: { status: 'True', reason: 'RebootScheduled', message: 'Reboot Scheduled (event r)' },
+    annotations: { [ANNOTATION]: '{"eventId":"r"}' },
+    unknownAnnotations: [],
+    taint: true,
+  };
+  const withTaints = (taints: object[]) => (c: MemoryNodeClient) => c.put({ name: 'n1', labels: {}, annotations: {}, taints: taints as never });
+  const node = (t: ReturnType<typeof setup>) => t.client.nodes.get('n1')!;
+
+  it('removes the start-up taint in the patch that brings the labels, and keeps the foreign taints', async () => {
+    const t = setup({}, withTaints([FOREIGN, STARTUP]));
+    t.syncer.setMaintenance(MAINTENANCE_OFF);
+    t.syncer.setDesired(desired({ 'imds-labeler.io/zone': '1' }));
+    await flush();
+    expect(t.client.calls.patch).toBe(1);
+    expect(node(t).labels['imds-labeler.io/zone']).toBe('1');
+    expect(node(t).taints).toEqual([FOREIGN]);
+    expect(t.client.events.map((e) => e.event.message)).toEqual(['added labels imds-labeler.io/zone; removed taints imds-labeler.io/unlabelled']);
+    t.controller.abort();
+    await t.watch;
+  });
+
+  it('a taint someone adds between read and patch survives: the 409 makes the agent recompute from the fresh node', async () => {
+    const t = setup({}, withTaints([STARTUP]));
+    const patch = t.client.patch.bind(t.client);
+    let raced = false;
+    t.client.patch = async (name: string, p: MetadataPatch) => {
+      if (!raced) {
+        raced = true;
+        t.client.put({ ...node(t), taints: [...(node(t).taints ?? []), FOREIGN] });
+      }
+      return patch(name, p);
+    };
+    t.syncer.setMaintenance(MAINTENANCE_OFF);
+    t.syncer.setDesired(desired({ 'imds-labeler.io/zone': '1' }));
+    await flush();
+    expect(t.client.calls.patch).toBe(2);
+    expect(node(t).taints).toEqual([FOREIGN]);
+    t.controller.abort();
+    await t.watch;
+  });
+
+  it('a pending reboot: one merge patch (annotation, taint), one status patch (condition); the same state again writes nothing', async () => {
+    const t = setup({}, withTaints([FOREIGN]));
+    t.syncer.setDesired(desired({ 'imds-labeler.io/zone': '1' }));
+    t.syncer.setMaintenance(reboot);
+    await flush();
+    expect(t.client.calls).toMatchObject({ patch: 1, patchStatus: 1 });
+    expect(node(t).taints).toEqual([FOREIGN, MAINT]);
+    expect(node(t).annotations[ANNOTATION]).toBe('{"eventId":"r"}');
+    expect(node(t).conditions).toEqual([expect.objectContaining({ type: CONDITION, status: 'True', reason: 'RebootScheduled' })]);
+    for (let i = 0; i < 20; i++) {
+      t.syncer.setMaintenance({ ...reboot });
+      t.syncer.resync();
+      await t.clock.advance(10_000);
+    }
+    expect(t.client.calls).toMatchObject({ patch: 1, patchStatus: 1 });
+    t.controller.abort();
+    await t.watch;
+  });
+
+  it('an outage of scheduled events marks the condition Unknown, and keeps the labels, the annotation and the taint', async () => {
+    const t = setup({}, withTaints([]));
+    t.syncer.setDesired(desired({ 'imds-labeler.io/zone': '1' }));
+    t.syncer.setMaintenance(reboot);
+    await flush();
+    t.syncer.setMaintenance(unknownMaintenance({ keys: nodeKeys('imds-labeler.io') }));
+    await flush();
+    expect(t.client.calls).toMatchObject({ patch: 1, patchStatus: 2 });
+    expect(node(t).labels['imds-labeler.io/zone']).toBe('1');
+    expect(node(t).annotations[ANNOTATION]).toBe('{"eventId":"r"}');
+    expect(node(t).annotations['imds-labeler.io/owned-annotations']).toBe(ANNOTATION);
+    expect(node(t).taints).toEqual([MAINT]);
+    expect(node(t).conditions).toEqual([expect.objectContaining({ type: CONDITION, status: 'Unknown', reason: 'ScheduledEventsUnavailable' })]);
+    t.controller.abort();
+    await t.watch;
+  });
+
+  it('the reboot gone: annotation and taint removed, the condition False', async () => {
+    const t = setup({}, withTaints([FOREIGN]));
+    t.syncer.setDesired(desired({ 'imds-labeler.io/zone': '1' }));
+    t.syncer.setMaintenance(reboot);
+    await flush();
+    t.syncer.setMaintenance({ condition: { status: 'False', reason: 'NoMaintenanceScheduled', message: 'no scheduled event for this VM' }, annotations: {}, unknownAnnotations: [], taint: false });
+    await flush();
+    expect(node(t).taints).toEqual([FOREIGN]);
+    expect(node(t).annotations[ANNOTATION]).toBeUndefined();
+    expect(node(t).conditions).toEqual([expect.objectContaining({ type: CONDITION, status: 'False' })]);
+    t.controller.abort();
+    await t.watch;
+  });
+
+  it('the feature off with its condition left on the node and no nodes/status rights: one try, a warning, and still ready', async () => {
+    const { logger, records } = recordingLogger();
+    const t = setup({ logger }, (c) => c.put({ name: 'n1', labels: {}, annotations: {}, conditions: [{ type: CONDITION, status: 'True', reason: 'RebootScheduled' }] }));
+    t.client.failures.patchStatus.push(new KubeError('forbidden', 'nodes "n1" is forbidden: cannot patch resource "nodes/status"', 403));
+    t.syncer.setMaintenance(MAINTENANCE_OFF);
+    t.syncer.setDesired(desired({ 'imds-labeler.io/zone': '1' }));
+    await flush();
+    for (let i = 0; i < 5; i++) {
+      t.syncer.resync();
+      await flush();
+    }
+    expect(t.client.calls.patchStatus).toBe(1);
+    expect(t.syncer.readiness()).toEqual({ ok: true });
+    expect(records.filter((r) => String(r.msg).includes('could not remove the maintenance condition'))).toHaveLength(1);
+    t.controller.abort();
+    await t.watch;
+  });
+
+  it('the condition refused while the feature is on: not ready, saying so', async () => {
+    const t = setup();
+    for (let i = 0; i < 10; i++) t.client.failures.patchStatus.push(new KubeError('forbidden', 'forbidden', 403));
+    t.syncer.setDesired(desired({ 'imds-labeler.io/zone': '1' }));
+    t.syncer.setMaintenance(reboot);
+    await flush();
+    expect(t.syncer.readiness().ok).toBe(false);
+    expect(t.syncer.refusal).toContain('HTTP 403');
+    t.controller.abort();
+    await t.watch;
+  });
+
+  it('announcements have an Event budget of their own: label churn never swallows a maintenance notice', async () => {
+    const t = setup();
+    for (let i = 0; i < 8; i++) {
+      t.syncer.setDesired(desired({ 'imds-labeler.io/zone': String(i) }));
+      await t.clock.advance(5_000);
+    }
+    expect(t.client.events.filter((e) => e.event.reason === 'LabelsUpdated')).toHaveLength(5);
+    t.syncer.announce({ reason: 'MaintenanceScheduled', type: 'Warning', message: 'Reboot Scheduled (event r)' });
+    await flush();
+    expect(t.client.events.map((e) => e.event.reason)).toContain('MaintenanceScheduled');
+    t.controller.abort();
+    await t.watch;
+  });
+
+  it('announcements made before the node is known are recorded once it is', async () => {
+    const t = setup({}, () => undefined);
+    t.syncer.announce({ reason: 'MaintenanceScheduled', type: 'Warning', message: 'Reboot Scheduled (event r)' });
+    await flush();
+    expect(t.client.events).toEqual([]);
+    t.client.put({ name: 'n1', labels: {}, annotations: {} });
+    await flush();
+    expect(t.client.events.map((e) => e.event.reason)).toEqual(['MaintenanceScheduled']);
     t.controller.abort();
     await t.watch;
   });

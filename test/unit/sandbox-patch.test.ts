@@ -156,13 +156,24 @@ describe('strategic merge patch', () => {
     ['$patch: replace replaces a map', { metadata: { labels: { $patch: 'replace', z: '9' } } }, (n) => expect((n.metadata as JsonObject).labels).toEqual({ z: '9' })],
     ['$patch: delete empties a map', { metadata: { labels: { $patch: 'delete' } } }, (n) => expect((n.metadata as JsonObject).labels).toEqual({})],
     [
-      'conditions merge by type',
+      // The order kube-apiserver v1.37 answers with (patch items interleaved by server order, new ones first).
+      'conditions merge by type, in the API server\'s order',
       { status: { conditions: [{ type: 'Ready', status: 'False' }, { type: 'PIDPressure', status: 'False' }] } },
       (n) =>
         expect((n.status as JsonObject).conditions).toEqual([
           { type: 'Ready', status: 'False' },
-          { type: 'DiskPressure', status: 'False' },
           { type: 'PIDPressure', status: 'False' },
+          { type: 'DiskPressure', status: 'False' },
+        ]),
+    ],
+    [
+      'a condition new to the list goes first; one changed in place keeps its position',
+      { status: { conditions: [{ type: 'example.com/Mine', status: 'True' }, { type: 'DiskPressure', status: 'True' }] } },
+      (n) =>
+        expect((n.status as JsonObject).conditions).toEqual([
+          { type: 'example.com/Mine', status: 'True' },
+          { type: 'Ready', status: 'True' },
+          { type: 'DiskPressure', status: 'True' },
         ]),
     ],
     [

@@ -100,6 +100,21 @@ or localhost) is replaced by it; a repository without one gets it put in front.
 {{- .Values.config.labels.tagPrefix | default (printf "tags.%s" (include "imds-labeler.prefix" .)) }}
 {{- end }}
 
+{{/*
+The agent's taints and node condition, derived from the prefix as src/keys/keys.ts nodeKeys
+derives them: the start-up taint nodes may register with, the optional maintenance taint, and
+the condition type written through nodes/status.
+*/}}
+{{- define "imds-labeler.startupTaint" -}}
+{{- printf "%s/unlabelled" (include "imds-labeler.prefix" .) }}
+{{- end }}
+{{- define "imds-labeler.maintenanceTaint" -}}
+{{- printf "%s/maintenance" (include "imds-labeler.prefix" .) }}
+{{- end }}
+{{- define "imds-labeler.maintenanceCondition" -}}
+{{- printf "%s/MaintenanceScheduled" (include "imds-labeler.prefix" .) }}
+{{- end }}
+
 {{/* The well-known keys the agent writes only when config.labels.wellKnown is on. */}}
 {{- define "imds-labeler.wellKnownKeys" -}}
 ["topology.kubernetes.io/zone", "topology.kubernetes.io/region", "node.kubernetes.io/instance-type"]
@@ -143,7 +158,7 @@ true
 {{- $c := .Values.config }}
 {{- $labels := dict "prefix" (include "imds-labeler.prefix" .) "tagPrefix" (include "imds-labeler.tagPrefix" .) "tags" $c.labels.tags "extras" $c.labels.extras "wellKnown" $c.labels.wellKnown }}
 {{- $kube := merge (dict "identity" (include "imds-labeler.identity" .)) (omit $c.kube "identity") }}
-{{- $config := dict "imds" $c.imds "poll" $c.poll "labels" $labels "kube" $kube "server" $c.server "log" $c.log "dryRun" $c.dryRun }}
+{{- $config := dict "imds" $c.imds "poll" $c.poll "labels" $labels "kube" $kube "scheduledEvents" $c.scheduledEvents "server" $c.server "log" $c.log "dryRun" $c.dryRun }}
 {{- toPrettyJson $config }}
 {{- end }}
 

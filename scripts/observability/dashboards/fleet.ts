@@ -2,9 +2,12 @@ import * as common from '@grafana/grafana-foundation-sdk/common';
 import * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
 import {
   DEFAULT_THRESHOLDS,
+  DISRUPTIVE_EVENT_TYPES,
+  eventsStalePeriods,
   imdsErrorRatio,
   m,
   patchErrorRatio,
+  pendingMaintenance,
   problemTargets,
   reconcileAge,
   rt,
@@ -373,6 +376,60 @@ export function fleetDashboard(options: FleetDashboardOptions = {}): dashboard.D
           { expr: `sum by (reason) (${rate('imds_invalid_documents_total')}) * 60`, legend: '{{reason}}' },
           { expr: `sum(${rate('tags_annotation_dropped_total')}) * 60`, legend: 'tags annotation dropped' },
         ],
+        w: 12,
+        h: 8,
+      }),
+    )
+
+    .withRow(new dashboard.RowBuilder('Scheduled maintenance'))
+    .withPanel(
+      statPanel({
+        title: 'Nodes with pending maintenance',
+        description: `Nodes whose VM has a scheduled event of a disruptive type pending (${DISRUPTIVE_EVENT_TYPES.replaceAll('|', ', ')}): Azure is about to reboot, redeploy, preempt or delete it (alert: ImdsLabelerMaintenancePending). Needs scheduledEvents.enabled.`,
+        unit: 'short',
+        targets: [{ expr: `count(max without (event_type) (${pendingMaintenance(SEL)})) or vector(0)`, legend: 'nodes' }],
+        warn: 1,
+        w: 6,
+        h: 8,
+      }),
+    )
+    .withPanel(
+      timeseriesPanel({
+        title: 'Pending scheduled events by type',
+        description: 'Scheduled events pending for the VMs of the selected agents (only those naming the VM in Resources), by type. Freeze is a live migration, informational by default.',
+        unit: 'short',
+        targets: [{ expr: `sum by (event_type) (${m('scheduled_events_pending', SEL)})`, legend: '{{event_type}}' }],
+        stack: true,
+        w: 9,
+        h: 8,
+      }),
+    )
+    .withPanel(
+      timeseriesPanel({
+        title: 'Time to the next event, 20 soonest',
+        description: 'Seconds until the NotBefore of the next pending event of each type, as of the last scheduled-events poll; 0 once it started. The node carries the <prefix>/MaintenanceScheduled condition and the <prefix>/scheduled-event annotation.',
+        unit: 's',
+        targets: [{ expr: `bottomk(20, ${m('scheduled_event_seconds_until_not_before', SEL)})`, legend: '{{node}} {{event_type}}' }],
+        w: 9,
+        h: 8,
+      }),
+    )
+    .withPanel(
+      timeseriesPanel({
+        title: 'Scheduled-events answers missed, 20 worst',
+        description: 'Time since the last successful scheduled-events poll, in poll periods, for the 20 worst agents. After 3 failed polls in a row the condition turns Unknown.',
+        unit: 'short',
+        targets: [{ expr: `topk(20, ${eventsStalePeriods(SEL)})`, legend: perNode }],
+        w: 12,
+        h: 8,
+      }),
+    )
+    .withPanel(
+      timeseriesPanel({
+        title: 'Scheduled-events list changes, 20 busiest',
+        description: 'How often DocumentIncarnation moved (the event list changed) per agent within each rate interval: events published, started, approved or gone.',
+        unit: 'short',
+        targets: [{ expr: `topk(20, changes(${m('scheduled_events_document_incarnation', SEL)}[${RATE}]))`, legend: perNode }],
         w: 12,
         h: 8,
       }),

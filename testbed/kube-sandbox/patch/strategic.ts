@@ -8,6 +8,8 @@
  *   items by key (`$patch: delete` items remove, a `{"$patch":"replace"}` item replaces the list),
  *   `merge` without a key is a set union (`$deleteFromPrimitiveList/<field>` removes values), anything
  *   else is atomic (the patch's list replaces the original).
+ * - A merged list keyed by `patchMergeKey` takes the API server's order: the patch's items in patch
+ *   order interleaved with the others in their server order, new items first.
  * - `$setElementOrder/<field>` reorders the merged list: listed items first in that order, others after.
  */
 import { PatchError } from './errors.ts';
@@ -104,6 +106,7 @@ function mergeList(original: Json[], patch: Json[], schema: StrategicSchema | un
     for (const p of patch) if (!result.some((o) => deepEqual(o, p))) result.push(clone(p));
     return result;
   }
+  const serverOrder: Json[] = original.map((o) => (isObject(o) ? (o[key] ?? null) : null));
   for (const p of patch) {
     if (!isObject(p)) throw new PatchError('bad', `unable to merge list: item ${JSON.stringify(p)} is not a map with merge key ${JSON.stringify(key)}`);
     if (!Object.hasOwn(p, key)) throw new PatchError('bad', `map: ${JSON.stringify(p)} does not contain declared merge key: ${key}`);
@@ -121,7 +124,39 @@ function mergeList(original: Json[], patch: Json[], schema: StrategicSchema | un
     if (idx >= 0) result[idx] = mergeMap(result[idx] as JsonObject, item, schema.items);
     else result.push(mergeMap({}, item, schema.items));
   }
-  return result;
+  return patchOrder(result, patch, serverOrder, key);
+}
+
+/**
+ * The order the API server gives a merged list (strategicpatch normalizeElementOrder): the items
+ * the patch names, in patch order, interleaved with the others in their server order; an item
+ * new to the list goes before the server's items it is compared with. So a condition added by a
+ * patch lands first, and one changed in place keeps its position.
+ */
+function patchOrder(merged: Json[], patch: Json[], serverOrder: Json[], key: string): Json[] {
+  const keyOf = (x: Json): Json => (isObject(x) ? (x[key] ?? null) : null);
+  const named = patch.filter((p) => !(isObject(p) && p[DIRECTIVE] === 'delete')).map(keyOf);
+  const at = (x: Json) => serverOrder.findIndex((k) => deepEqual(k, keyOf(x)));
+  const right: Json[] = [];
+  for (const k of named) {
+    const item = merged.find((x) => deepEqual(keyOf(x), k));
+    if (item !== undefined && !right.includes(item)) right.push(item);
+  }
+  const left = merged.filter((x) => !right.includes(x));
+  const out: Json[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < left.length || j < right.length) {
+    if (j >= right.length) out.push(left[i++]!);
+    else if (i >= left.length) out.push(right[j++]!);
+    else {
+      const li = at(left[i]!);
+      const ri = at(right[j]!);
+      if (li >= 0 && ri >= 0 && li < ri) out.push(left[i++]!);
+      else out.push(right[j++]!);
+    }
+  }
+  return out;
 }
 
 function stripDirectives(o: JsonObject): JsonObject {
