@@ -92,7 +92,7 @@ export function startAgentLoops(config: Config, io: AgentIO): AgentLoops {
   const syncer = new NodeSyncer({
     client: io.nodeClient,
     nodeName: io.nodeName,
-    policy: reconcilePolicy(config.labels),
+    policy: reconcilePolicy(config.labels, config.kube.identity),
     clock,
     random,
     logger,

@@ -38,7 +38,7 @@ ${sharedFlagsHelp('cleanup')}
     if (!all && !nodeName) throw new ConfigError('kube.nodeName: pass --all-nodes or --node-name NAME', 'kube.nodeName');
     const logger = createLogger({ level: config.log.level, format: config.log.format });
     const [client, { cleanupNodes }] = await Promise.all([nodeClientFor(config.kube, { component: 'imds-labeler', env: io.env, signal: io.signal }), import('../kube/cleanup.ts')]);
-    const summary = await cleanupNodes(client, reconcilePolicy(config.labels), logger, { nodeName, dryRun: config.dryRun });
+    const summary = await cleanupNodes(client, reconcilePolicy(config.labels, config.kube.identity), logger, { nodeName, dryRun: config.dryRun });
     const { failed, ...counts } = summary;
     const line = { ...counts, failed: failed.length, dryRun: config.dryRun };
     // A node deleted meanwhile is no failure; one that could not be patched is, after the rest are done.

@@ -296,6 +296,10 @@ export const configSchema = z
     // Each prefix is valid on its own here; the tag prefix the label prefix derives may not be.
     for (const problem of keyProblems(c.labels)) ctx.addIssue({ code: 'custom', path: ['labels', problem.field], message: problem.message });
     if (c.kube.identity === 'node') for (const problem of nodeIdentityProblems(c.labels)) ctx.addIssue({ code: 'custom', path: ['labels', problem.field], message: problem.message });
+    // NodeRestriction refuses every taint change by a node, and node mode's RBAC grants no nodes/status.
+    if (c.kube.identity === 'node' && c.scheduledEvents.enabled) {
+      ctx.addIssue({ code: 'custom', path: ['scheduledEvents', 'enabled'], message: 'scheduled events need kube.identity serviceAccount: acting as its node, the agent may not write nodes/status or taints' });
+    }
     return { ...c, labels: { ...c.labels, ...prefixesOf(c.labels) } };
   });
 

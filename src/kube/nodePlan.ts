@@ -104,7 +104,7 @@ export function planNode(desired: Desired, maintenance: Maintenance | undefined,
     policy,
   );
   const maintenanceTaint: Taint = { key: keys.maintenanceTaint, effect: TAINT_EFFECT };
-  const taints = planTaints(node.taints ?? [], {
+  const taints = !policy.manageTaints ? null : planTaints(node.taints ?? [], {
     remove: [keys.startupTaint, ...(events.taint === false ? [keys.maintenanceTaint] : [])],
     ensure: events.taint === true ? [maintenanceTaint] : [],
   });

@@ -9,11 +9,12 @@ import type { ReconcilePolicy } from './reconcile.ts';
  * agent must be able to take it back once the opt-in is off (or on uninstall). Whether a key
  * belongs to another writer is decided by the ownership record, not here.
  */
-export function reconcilePolicy(labels: Config['labels']): ReconcilePolicy {
+export function reconcilePolicy(labels: Config['labels'], identity: Config['kube']['identity'] = 'serviceAccount'): ReconcilePolicy {
   return {
     ownershipKeys: ownershipKeys(labels.prefix),
     nodeKeys: nodeKeys(labels.prefix),
     mayOwn: ownedKeyFilter(labels),
     mayRemove: ownedKeyFilter({ ...labels, wellKnown: true }),
+    manageTaints: identity !== 'node',
   };
 }

@@ -15,6 +15,12 @@ export interface ReconcilePolicy {
    * opt-in was since turned off). It guards against a forged record naming someone else's key.
    */
   mayRemove: (key: string) => boolean;
+  /**
+   * Whether the agent may change the node's taints (its start-up and maintenance taints): not when
+   * it acts as its node, because NodeRestriction refuses any taint change by a node, and a patch
+   * carrying one would take the labels down with it.
+   */
+  manageTaints: boolean;
 }
 
 export interface KeyChanges {

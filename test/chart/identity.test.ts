@@ -79,4 +79,14 @@ describe('identity node', () => {
     expect(result.ok).toBe(false);
     expect(result.stderr).toContain('/identity/mode');
   });
+
+  it.each<[string, Record<string, unknown>, boolean]>([
+    ['node mode with scheduled events: refused, naming the fix', { identity: { mode: 'node' }, config: { scheduledEvents: { enabled: true } } }, false],
+    ['service-account mode with scheduled events: rendered', { identity: { mode: 'serviceAccount' }, config: { scheduledEvents: { enabled: true } } }, true],
+    ['node mode without scheduled events: rendered', { identity: { mode: 'node' } }, true],
+  ])('%s', (_name, values, ok) => {
+    const result = runHelm(templateArgs(), values);
+    expect(result.ok).toBe(ok);
+    if (!ok) expect(result.stderr).toContain('config.scheduledEvents.enabled needs identity.mode serviceAccount');
+  });
 });

@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../helpers/wait.ts';
 import type { NodeCondition, Taint } from '../../src/kube/types.ts';
-import { imdsFor, installChart, Kube, sharedControlPlane, startShippedAgent, type ClusterAgent } from '../control-plane/cluster.ts';
+import { imdsFor, installChart, Kube, SERVICE_ACCOUNT_IDENTITY, sharedControlPlane, startShippedAgent, type ClusterAgent } from '../control-plane/cluster.ts';
 
 const NS = 'maint';
 const NODE = 'maint-node-0';
@@ -59,7 +59,7 @@ const reboot = (id: string) => ({
 const asAgent = (path: string, contentType: string, body: unknown) => kube.request('PATCH', path, { token: agent.token, contentType, body });
 
 beforeAll(async () => {
-  const installed = installChart(kube.info, 'maint', NS, ['--set', 'config.scheduledEvents.enabled=true', '--set', 'config.scheduledEvents.taint=true']);
+  const installed = installChart(kube.info, 'maint', NS, [...SERVICE_ACCOUNT_IDENTITY, '--set', 'config.scheduledEvents.enabled=true', '--set', 'config.scheduledEvents.taint=true']);
   policy = installed.policy;
   await kube.createNode(NODE);
   // Registered as kubelet --register-with-taints would: the start-up taint, beside others' taints.

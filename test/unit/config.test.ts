@@ -63,6 +63,7 @@ describe('invalid configuration names the field and why', () => {
     ['a bad boolean in the environment', [], { IMDS_LABELER_DRY_RUN: 'maybe' }, undefined, /dryRun \(from \$IMDS_LABELER_DRY_RUN\)/],
     ['a reserved prefix', ['--label-prefix', 'node.kubernetes.io'], {}, undefined, /labels\.prefix.*kubernetes\.io, k8s\.io and kubernetes\.azure\.com belong to Kubernetes and AKS: use a prefix of your own/],
     ['an unknown identity', ['--identity', 'system:node:n1'], {}, undefined, /kube\.identity \(from --identity\).*"serviceAccount"\|"node"/],
+    ['scheduled events as the node', ['--identity', 'node', '--scheduled-events'], {}, undefined, /scheduledEvents\.enabled.*kube\.identity serviceAccount/],
     ['an upper-case prefix', ['--label-prefix', 'Example.com'], {}, undefined, /labels\.prefix.*DNS subdomain/],
     ['an https IMDS endpoint', ['--imds-endpoint', 'https://169.254.169.254'], {}, undefined, /imds\.endpoint.*http:\/\//],
     ['an unknown extra', ['--extras', 'gpu'], {}, undefined, /labels\.extras/],

@@ -99,6 +99,13 @@ describe('planNode: labels, taints and condition of one node, one merge patch an
     expect(plan.patch).toEqual({ metadata: { resourceVersion: '7' }, spec: { taints: [] } });
   });
 
+  it('acting as its node (NodeRestriction refuses taint changes): the labels patched, the taints left alone', () => {
+    const asNode = reconcilePolicy(configSchema.parse({ kube: { identity: 'node' } }).labels, 'node');
+    const plan = planNode(desired, MAINTENANCE_OFF, node({ taints: [ours.startup] }), asNode, NOW);
+    expect(plan.patch).toEqual({ metadata: { resourceVersion: '7', labels: { 'imds-labeler.io/zone': '1' }, annotations: { 'imds-labeler.io/owned-labels': 'imds-labeler.io/zone' } } });
+    expect(plan.taints).toEqual({ added: [], removed: [] });
+  });
+
   it('nothing to change: no patch at all', () => {
     expect(planNode(desired, MAINTENANCE_OFF, labelled({ taints: [...foreign] }), policy, NOW)).toMatchObject({ patch: null, statusPatch: null });
   });

@@ -158,6 +158,9 @@ true
 {{- $c := .Values.config }}
 {{- $labels := dict "prefix" (include "imds-labeler.prefix" .) "tagPrefix" (include "imds-labeler.tagPrefix" .) "tags" $c.labels.tags "extras" $c.labels.extras "wellKnown" $c.labels.wellKnown }}
 {{- $kube := merge (dict "identity" (include "imds-labeler.identity" .)) (omit $c.kube "identity") }}
+{{- if and (eq $kube.identity "node") $c.scheduledEvents.enabled }}
+{{- fail "config.scheduledEvents.enabled needs identity.mode serviceAccount: acting as its node (identity.mode node, or auto on Kubernetes 1.36+), the agent may not write nodes/status or taints" }}
+{{- end }}
 {{- $config := dict "imds" $c.imds "poll" $c.poll "labels" $labels "kube" $kube "scheduledEvents" $c.scheduledEvents "server" $c.server "log" $c.log "dryRun" $c.dryRun }}
 {{- toPrettyJson $config }}
 {{- end }}
