@@ -8,6 +8,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { VAP_API } from '../../scripts/helm.ts';
+import { at, find, render } from '../chart/chart.ts';
 import { ROOT } from '../helpers/agentProcess.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { startControlPlane, type ControlPlane } from '../control-plane/launcher.ts';
@@ -40,7 +42,7 @@ printLogsOnFailure(() => cp);
 
 interface Policy {
   metadata: { name: string };
-  spec: { validations: unknown[] };
+  spec: { validations: { expression: string }[] };
   status?: { typeChecking?: { expressionWarnings?: unknown[] } };
 }
 
@@ -65,7 +67,10 @@ describe('install, run and uninstall on a real API server', () => {
     // Created at all means compiled within the cost budget: the API server rejects a policy
     // whose expressions do not compile or exceed the per-expression cost limit.
     const policy = await kube.ok<Policy>('GET', `/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies/${FULLNAME}`);
-    expect(policy.spec.validations).toHaveLength(5);
+    // Every validation of the chart's policy, none dropped or defaulted away by the server.
+    const rendered = at(find(render({}, { apiVersions: [VAP_API] }), 'ValidatingAdmissionPolicy'), 'spec', 'validations') as { expression: string }[];
+    expect(policy.spec.validations.map((v) => v.expression)).toEqual(rendered.map((v) => v.expression));
+    expect(policy.spec.validations.length).toBeGreaterThanOrEqual(8);
     // Type-checking warnings are written by kube-controller-manager, which does not run here.
     expect(policy.status?.typeChecking?.expressionWarnings ?? []).toEqual([]);
     await kube.ok('GET', `/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings/${FULLNAME}`);
