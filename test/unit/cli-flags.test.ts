@@ -57,7 +57,7 @@ describe('per-command help', () => {
 describe('each command takes only its own flags', () => {
   const OWN = { agent: {}, render: { file: { type: 'string' } }, cleanup: { 'all-nodes': { type: 'boolean' } } } as const;
   /** A value the flag's field accepts, so only the flag itself can be refused. */
-  const VALID: Record<string, string> = { 'imds-endpoint': 'http://127.0.0.1:9', 'api-version': '2025-04-07', 'max-response-bytes': '2048', 'rate-limit': '1', 'rate-limit-burst': '1', 'poll-jitter': '0.1', 'label-prefix': 'x.example.com', 'tag-prefix': 'tags.x.example.com', extras: 'spot', port: '9000', address: '127.0.0.1', 'log-level': 'warn', 'log-format': 'pretty' };
+  const VALID: Record<string, string> = { 'imds-endpoint': 'http://127.0.0.1:9', 'api-version': '2025-04-07', 'max-response-bytes': '2048', 'rate-limit': '1', 'rate-limit-burst': '1', 'poll-jitter': '0.1', 'label-prefix': 'x.example.com', 'tag-prefix': 'tags.x.example.com', extras: 'spot', port: '9000', address: '127.0.0.1', 'log-level': 'warn', 'log-format': 'pretty', identity: 'node', 'disruptive-events': 'Reboot,Freeze' };
   const argvFor = (o: (typeof OPTIONS)[number]) => (o.kind === 'boolean' ? [`--${o.flag}`] : [`--${o.flag}`, VALID[o.flag] ?? (o.path.endsWith('Timeout') || /period|delay|budget/i.test(o.path) ? '30s' : 'v')]);
   const cases = CONFIG_COMMANDS.flatMap((command) => OPTIONS.map((o) => [command, o.flag, o.commands.includes(command)] as const));
 
