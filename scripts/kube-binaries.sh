@@ -7,9 +7,18 @@
 #   ${IMDS_LABELER_KUBE_CACHE:-~/.cache/imds-labeler/kube}/<k8s>-etcd-<etcd>-<go>/
 # IMDS_LABELER_KUBE_BIN_DIR names a directory of binaries someone already has; it is used as it is.
 # The first build on two cores takes 10-25 minutes; later runs return at once.
+#
+# The versions are those of scripts/kube-versions.txt: the first (current) by default,
+# IMDS_LABELER_KUBE_VERSION=<v> for another, `--all` for every one (one directory per line).
 set -euo pipefail
 
-KUBE_VERSION=${IMDS_LABELER_KUBE_VERSION:-v1.37.2}
+versions_file="$(dirname "$0")/kube-versions.txt"
+mapfile -t VERSIONS < <(grep -Ev '^[[:space:]]*(#|$)' "$versions_file")
+if [ "${1:-}" = --all ]; then
+  for v in "${VERSIONS[@]}"; do IMDS_LABELER_KUBE_VERSION=$v bash "$0"; done
+  exit 0
+fi
+KUBE_VERSION=${IMDS_LABELER_KUBE_VERSION:-${VERSIONS[0]}}
 
 say() { echo "kube-binaries: $*" >&2; }
 fail() { say "$*"; exit 1; }

@@ -4,9 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-tools.sh
-# The real control plane: built from Go modules on first use (10-25 min on two cores), cached after.
+# The real control plane, each release of scripts/kube-versions.txt: built from Go modules on first
+# use (10-25 min a release on two cores), cached after.
 # Without Go this fails, and so does the suite: the real-cluster tier is never skipped.
-echo "== kube binaries: $(bash scripts/kube-binaries.sh)"
+echo "== kube binaries:"; bash scripts/kube-binaries.sh --all | sed "s/^/   /"
 echo "== lint";      eslint --max-warnings 0 .
 echo "== typecheck"; tsc --noEmit
 echo "== tests";     vitest run "$@"

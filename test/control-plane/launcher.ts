@@ -55,11 +55,20 @@ export interface RequestOptions {
   timeoutMs?: number;
 }
 
-/** The Kubernetes binaries' directory: builds them on first use (loudly), reuses them after. */
-export function kubeBinaries(): Promise<string> {
+/**
+ * The Kubernetes releases the tier runs against (scripts/kube-versions.txt, which
+ * scripts/kube-binaries.sh reads too): the current one first, then the older supported ones.
+ */
+export const KUBE_VERSIONS: readonly string[] = readFileSync(join(ROOT, 'scripts/kube-versions.txt'), 'utf8')
+  .split('\n')
+  .map((l) => l.trim())
+  .filter((l) => l !== '' && !l.startsWith('#'));
+
+/** The Kubernetes binaries' directory for `version` (default the current release): builds them on first use (loudly), reuses them after. */
+export function kubeBinaries(version = KUBE_VERSIONS[0]!): Promise<string> {
   return new Promise((resolve, reject) => {
     // stderr (build progress) goes straight to the terminal; stdout is the directory.
-    const child = spawn('bash', [join(ROOT, 'scripts/kube-binaries.sh')], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn('bash', [join(ROOT, 'scripts/kube-binaries.sh')], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, IMDS_LABELER_KUBE_VERSION: version } });
     let stdout = '';
     child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
     child.once('error', reject);
@@ -166,6 +175,8 @@ export interface ControlPlaneOptions {
   apiserverFlags?: string[];
   /** kube-apiserver's --enable-admission-plugins (default NodeRestriction, as a real cluster runs it). */
   admissionPlugins?: string[];
+  /** The Kubernetes release (one of KUBE_VERSIONS); default the current one. */
+  kubeVersion?: string;
   /** Keep the working directory after stop() (the logs). Default: keep only when IMDS_LABELER_KEEP_CONTROL_PLANE is set. */
   keep?: boolean;
 }
@@ -181,7 +192,7 @@ export interface ControlPlane extends ControlPlaneInfo {
 
 /** Starts etcd, kube-apiserver and kube-scheduler on free loopback ports, ready when /readyz says so. */
 export async function startControlPlane(options: ControlPlaneOptions = {}): Promise<ControlPlane> {
-  const binDir = await kubeBinaries();
+  const binDir = await kubeBinaries(options.kubeVersion);
   const dir = mkdtempSync(join(tmpdir(), 'imds-labeler-control-plane-'));
   const [etcdPort, peerPort, apiPort, schedulerPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
   const etcdUrl = `http://127.0.0.1:${etcdPort}`;
