@@ -57,11 +57,9 @@ export const expectations = {
     exact('LIST nodes', 0, 'watches resume from their resourceVersion'),
     exact('POST events', 0, 'nothing changed'),
   ],
-  tagChange: (n: number): Expectation[] => [
-    exact('PATCH nodes', n, 'one write per changed node'),
-    exact('LIST nodes', 0, 'the watches carry on'),
-    exact('POST events', n, 'one LabelsUpdated per node'),
-  ],
+  // No LIST count: on the real API server a fleet-wide change made 9 of 500 agents list again
+  // (after a watch that ended in 410 Gone or an error; the benchmark does not record which).
+  tagChange: (n: number): Expectation[] => [exact('PATCH nodes', n, 'one write per changed node'), exact('POST events', n, 'one LabelsUpdated per node')],
   outage: (n: number): Expectation[] => [{ kind: 'PATCH nodes', count: n, match: 'atLeast', why: 'one accepted write per changed node; a restarting server may refuse some' }],
 };
 
