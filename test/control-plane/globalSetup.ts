@@ -22,7 +22,7 @@ declare module 'vitest' {
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const distDir = join(mkdtempSync(join(tmpdir(), 'imds-labeler-cluster-dist-')), 'app');
   const [controlPlane] = await Promise.all([startControlPlane(), buildBundle({ outdir: distDir })]);
-  const { stop: _stop, startComponent: _start, stopComponent: _stopC, restartApiserver: _restart, ...info } = controlPlane;
+  const { stop: _stop, pid: _pid, startComponent: _start, stopComponent: _stopC, restartApiserver: _restart, ...info } = controlPlane;
   // esbuild's service process would keep the main process alive after the run.
   await stopEsbuild();
   project.provide('controlPlane', info);

@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { selfSignedCertificate } from '../helpers/tls.ts';
 import { ROOT } from '../helpers/agentProcess.ts';
-import { sleep, waitFor } from '../helpers/wait.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 export type Component = 'etcd' | 'kube-apiserver' | 'kube-scheduler';
 const COMPONENTS: readonly Component[] = ['etcd', 'kube-apiserver', 'kube-scheduler'];
@@ -182,6 +182,8 @@ export interface ControlPlaneOptions {
 }
 
 export interface ControlPlane extends ControlPlaneInfo {
+  /** The component's process id while it runs (for its CPU and memory in /proc). */
+  pid(component: Component): number | undefined;
   stopComponent(component: Component): Promise<void>;
   startComponent(component: Component): Promise<void>;
   /** kube-apiserver stopped and started again on the same port, over the same etcd. */
@@ -298,7 +300,10 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     const proc = procs.get(c);
     if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
     proc.kill('SIGTERM');
-    const killed = await Promise.race([exits.get(c)!.then(() => false), sleep(15_000).then(() => true)]);
+    // A timer of its own, cleared once the process exits: a pending one would keep the test process alive.
+    let timer: NodeJS.Timeout | undefined;
+    const killed = await Promise.race([exits.get(c)!.then(() => false), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), 15_000)))]);
+    clearTimeout(timer);
     if (killed) {
       proc.kill('SIGKILL');
       await exits.get(c);
@@ -317,6 +322,10 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
   }
   return {
     ...info,
+    pid: (c) => {
+      const proc = procs.get(c);
+      return proc && proc.exitCode === null && proc.signalCode === null ? proc.pid : undefined;
+    },
     startComponent,
     stopComponent,
     async restartApiserver() {
