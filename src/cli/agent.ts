@@ -1,5 +1,4 @@
 import { setFlagsFromString } from 'node:v8';
-import * as z from 'zod';
 import { ConfigError, loadConfig } from '../config/load.ts';
 import { ListenError } from '../observability/server.ts';
 import { StartupError, type Command } from './command.ts';
@@ -69,10 +68,8 @@ function listenFailure(err: ListenError): Error {
  * - V8 keeps its interpreter and baseline compiler but not its optimizing compilers (Maglev,
  *   TurboFan), which would take 10+ MiB in a long run for code that runs once a minute, and
  *   sizes its heap for memory rather than speed. These flags are not accepted in NODE_OPTIONS.
- * - zod validates without generating code (new Function), which it would otherwise compile and
- *   keep for each object schema.
+ * zod's own setting (no generated code) is in src/config/schema.ts: a schema reads it when built.
  */
 function lowFootprintRuntime(): void {
   for (const flag of ['--no-opt', '--no-maglev', '--optimize-for-size']) setFlagsFromString(flag);
-  z.config({ jitless: true });
 }

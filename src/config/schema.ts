@@ -20,6 +20,17 @@ import { DURATION_EXAMPLES, DURATION_PATTERN, formatDuration, parseDuration } fr
  */
 export type JsonSchema = { [keyword: string]: unknown };
 
+/**
+ * zod validates without generating code (new Function): the config is parsed once, and under
+ * --jitless compiling a fast path for each object schema costs more than it saves (first parse
+ * 9 ms of CPU with it, 4 ms without). Each schema reads this setting when it is built, so it is
+ * set here, before any schema below.
+ */
+z.config({ jitless: true });
+
+// Descriptions go in with .register(z.globalRegistry, { description }), which z.toJSONSchema
+// reads: .describe() would clone every described schema when the agent starts.
+
 /** `replace`: what z.toJSONSchema makes of the part is replaced; `add`: keywords added to it. */
 export interface JsonSchemaForm {
   replace?: JsonSchema;
@@ -94,7 +105,7 @@ const duration = (fallback: string, bounds: { min?: string; max: string }, descr
       }
       return ms;
     })
-    .describe(`${description} ${rangeSentence(min > 0 ? formatDuration(min) : undefined, formatDuration(max))}`);
+    .register(z.globalRegistry, { description: `${description} ${rangeSentence(min > 0 ? formatDuration(min) : undefined, formatDuration(max))}` });
   return withJsonSchema(schema, {
     replace: { anyOf: [{ type: 'integer', minimum: min, maximum: max, $comment: 'milliseconds' }, { allOf: [ref('duration')] }] },
   });
@@ -115,7 +126,7 @@ const httpUrl = (fallback: string, description: string) =>
       .string()
       .refine((u) => HTTP_URL.test(u) && URL.canParse(u), 'must be an http:// URL of a host and port (IMDS is plain HTTP)')
       .default(fallback)
-      .describe(description),
+      .register(z.globalRegistry, { description: description }),
     {
       replace: {
         type: 'string',
@@ -159,7 +170,7 @@ export const configSchema = z
           .string()
           .regex(/^\d{4}-\d{2}-\d{2}$/, 'must look like 2025-04-07')
           .default('2025-04-07')
-          .describe('IMDS api-version asked for first; the agent falls back to older versions that IMDS lists, and asks for this one again every 10 minutes.'),
+          .register(z.globalRegistry, { description: 'IMDS api-version asked for first; the agent falls back to older versions that IMDS lists, and asks for this one again every 10 minutes.' }),
         connectTimeout: duration('2s', { min: '1ms', max: '1m' }, 'TCP connect timeout of one IMDS request.'),
         requestTimeout: duration('5s', { min: '1ms', max: '5m' }, 'Whole-request timeout of one IMDS request.'),
         maxResponseBytes: z
@@ -168,7 +179,7 @@ export const configSchema = z
           .min(1024)
           .max(16 * 1024 * 1024)
           .default(1024 * 1024)
-          .describe('Largest IMDS response accepted, in bytes.'),
+          .register(z.globalRegistry, { description: 'Largest IMDS response accepted, in bytes.' }),
         rateLimit: withJsonSchema(
           z
             .strictObject({
@@ -177,8 +188,8 @@ export const configSchema = z
                 .positive()
                 .max(IMDS_REQUEST_BUDGET)
                 .default(2)
-                .describe(`Steady IMDS request rate of the process. IMDS throttles above 5 requests/second per VM, shared with everything else on the VM; requestsPerSecond + burst must stay at or below ${IMDS_REQUEST_BUDGET}.`),
-              burst: z.number().int().min(BURST.min).max(BURST.max).default(BURST.fallback).describe('Requests allowed at once above the steady rate.'),
+                .register(z.globalRegistry, { description: `Steady IMDS request rate of the process. IMDS throttles above 5 requests/second per VM, shared with everything else on the VM; requestsPerSecond + burst must stay at or below ${IMDS_REQUEST_BUDGET}.` }),
+              burst: z.number().int().min(BURST.min).max(BURST.max).default(BURST.fallback).register(z.globalRegistry, { description: 'Requests allowed at once above the steady rate.' }),
             })
             .prefault({})
             .refine((r) => r.requestsPerSecond + r.burst <= IMDS_REQUEST_BUDGET, {
@@ -192,7 +203,7 @@ export const configSchema = z
     poll: z
       .strictObject({
         period: duration('60s', { min: '100ms', max: '24h' }, 'Time between IMDS polls. Fault/update domain and tags change rarely; 60s is plenty.'),
-        jitter: z.number().min(0).max(0.5).default(0.2).describe('Random spread of each period, as a fraction of it, so nodes do not poll in step.'),
+        jitter: z.number().min(0).max(0.5).default(0.2).register(z.globalRegistry, { description: 'Random spread of each period, as a fraction of it, so nodes do not poll in step.' }),
         initialDelay: duration('0s', { max: '1h' }, 'Delay before the first poll.'),
       })
       .prefault({}),
@@ -204,9 +215,9 @@ export const configSchema = z
               .string()
               .superRefine(prefixRule)
               .default(DEFAULT_PREFIX)
-              .describe(
+              .register(z.globalRegistry, { description: 
                 `Prefix of every label and annotation the agent writes: a lowercase DNS subdomain, at most ${MAX_PREFIX_LENGTH_WITH_DEFAULT_TAG_PREFIX} characters when tagPrefix is empty, so that tags.<prefix> fits in ${DNS_SUBDOMAIN_MAX_LENGTH}; ${RESERVED_DOMAINS_RULE}.`,
-              ),
+               }),
             { replace: { allOf: [ref('labelPrefix')] } },
           ),
           // "" is unset (src/keys prefixesOf).
@@ -217,22 +228,22 @@ export const configSchema = z
                 if (p !== '') prefixRule(p, ctx);
               })
               .optional()
-              .describe('Prefix of the VM-tag labels. Empty means "tags." + prefix.'),
+              .register(z.globalRegistry, { description: 'Prefix of the VM-tag labels. Empty means "tags." + prefix.' }),
             { replace: { anyOf: [{ type: 'string', maxLength: 0 }, ref('labelPrefix')] } },
           ),
           tags: z
             .strictObject({
-              include: z.array(z.string().min(1)).default(['*']).describe('Globs of VM tag names to turn into labels ("*" = every tag).'),
-              exclude: z.array(z.string().min(1)).default([]).describe('Globs of VM tag names to leave out; wins over include.'),
+              include: z.array(z.string().min(1)).default(['*']).register(z.globalRegistry, { description: 'Globs of VM tag names to turn into labels ("*" = every tag).' }),
+              exclude: z.array(z.string().min(1)).default([]).register(z.globalRegistry, { description: 'Globs of VM tag names to leave out; wins over include.' }),
             })
             .prefault({}),
-          extras: z.array(z.enum(EXTRAS)).default([]).describe(`Optional label groups: ${EXTRAS.join(', ')}.`),
+          extras: z.array(z.enum(EXTRAS)).default([]).register(z.globalRegistry, { description: `Optional label groups: ${EXTRAS.join(', ')}.` }),
           wellKnown: z
             .boolean()
             .default(false)
-            .describe(
+            .register(z.globalRegistry, { description: 
               'Also write topology.kubernetes.io/zone, topology.kubernetes.io/region and node.kubernetes.io/instance-type. Off by default: cloud-provider-azure owns them on AKS; turn on for clusters without a cloud provider.',
-            ),
+             }),
         })
         .prefault({}),
       {
@@ -246,17 +257,17 @@ export const configSchema = z
     ),
     kube: z
       .strictObject({
-        nodeName: z.string().optional().describe('The node to label.'),
-        kubeconfig: z.string().optional().describe("Kubeconfig file, or files separated by ':' merged as kubectl does."),
-        context: z.string().min(1).optional().describe('Kubeconfig context to use instead of its current-context.'),
+        nodeName: z.string().optional().register(z.globalRegistry, { description: 'The node to label.' }),
+        kubeconfig: z.string().optional().register(z.globalRegistry, { description: "Kubeconfig file, or files separated by ':' merged as kubectl does." }),
+        context: z.string().min(1).optional().register(z.globalRegistry, { description: 'Kubeconfig context to use instead of its current-context.' }),
         credentialTimeout: duration('30s', { min: '100ms', max: '10m' }, 'How long a kubeconfig exec credential plugin may take before it is stopped.'),
         resyncPeriod: duration('10m', { min: '1s', max: '24h' }, 'Periodic full reconcile of the node, jittered.'),
         watchTimeout: duration('5m', { min: '1s', max: '1h' }, 'Server-side timeout of the node watch, jittered.'),
-        events: z.boolean().default(true).describe('Emit a Kubernetes Event (reason LabelsUpdated) on the node when its labels change.'),
+        events: z.boolean().default(true).register(z.globalRegistry, { description: 'Emit a Kubernetes Event (reason LabelsUpdated) on the node when its labels change.' }),
         identity: z
           .enum(KUBE_IDENTITIES)
           .default('serviceAccount')
-          .describe('Who the agent acts as: its service account (narrowed by the admission policy), or its node, system:node:<name>, by constrained impersonation (Kubernetes 1.36+).'),
+          .register(z.globalRegistry, { description: 'Who the agent acts as: its service account (narrowed by the admission policy), or its node, system:node:<name>, by constrained impersonation (Kubernetes 1.36+).' }),
       })
       .prefault({}),
     scheduledEvents: z
@@ -264,33 +275,33 @@ export const configSchema = z
         enabled: z
           .boolean()
           .default(false)
-          .describe('Poll Azure Scheduled Events and show this VM\'s on the node: a condition (through nodes/status), an annotation with the next event, Events and metrics.'),
+          .register(z.globalRegistry, { description: 'Poll Azure Scheduled Events and show this VM\'s on the node: a condition (through nodes/status), an annotation with the next event, Events and metrics.' }),
         period: duration('10s', { min: '1s', max: '5m' }, 'Time between scheduled-events polls; the calls share the IMDS rate limiter with the instance polls. 10s is 0.1 request/s of the VM\'s 5 and still sees a Preempt (30 s notice) in time.'),
         firstCallTimeout: duration('150s', { min: '1s', max: '10m' }, 'Timeout of the first call and of every call after a failure: the service may be off, and Azure answers the call that turns it on in up to two minutes.'),
         disruptive: z
           .array(z.enum(EVENT_TYPES))
           .default(['Reboot', 'Redeploy', 'Preempt', 'Terminate'])
-          .describe('Event types that set the condition True (and the taint, when on); the others (Freeze, a live migration, by default) are informational.'),
+          .register(z.globalRegistry, { description: 'Event types that set the condition True (and the taint, when on); the others (Freeze, a live migration, by default) are informational.' }),
         taint: z
           .boolean()
           .default(false)
-          .describe('Taint the node NoSchedule (<prefix>/maintenance) while a disruptive event is pending, and remove the taint once it is gone.'),
+          .register(z.globalRegistry, { description: 'Taint the node NoSchedule (<prefix>/maintenance) while a disruptive event is pending, and remove the taint once it is gone.' }),
       })
       .prefault({})
-      .describe('Azure Scheduled Events on the node, off by default.'),
+      .register(z.globalRegistry, { description: 'Azure Scheduled Events on the node, off by default.' }),
     server: z
       .strictObject({
-        port: z.number().int().min(0).max(65535).default(9721).describe('Port of /metrics, /healthz and /readyz; 0 takes any free port.'),
-        address: z.string().min(1).default('0.0.0.0').describe('Address the metrics and health server binds to.'),
+        port: z.number().int().min(0).max(65535).default(9721).register(z.globalRegistry, { description: 'Port of /metrics, /healthz and /readyz; 0 takes any free port.' }),
+        address: z.string().min(1).default('0.0.0.0').register(z.globalRegistry, { description: 'Address the metrics and health server binds to.' }),
       })
       .prefault({}),
     log: z
       .strictObject({
-        level: z.enum(LOG_LEVELS).default('info').describe(`Log level: ${LOG_LEVELS.join(', ')}.`),
-        format: z.enum(['json', 'pretty']).default('json').describe('Log format: json, or pretty for reading by eye.'),
+        level: z.enum(LOG_LEVELS).default('info').register(z.globalRegistry, { description: `Log level: ${LOG_LEVELS.join(', ')}.` }),
+        format: z.enum(['json', 'pretty']).default('json').register(z.globalRegistry, { description: 'Log format: json, or pretty for reading by eye.' }),
       })
       .prefault({}),
-    dryRun: z.boolean().default(false).describe('Log the changes the agent would make and write nothing to the node.'),
+    dryRun: z.boolean().default(false).register(z.globalRegistry, { description: 'Log the changes the agent would make and write nothing to the node.' }),
   })
   .transform((c, ctx) => {
     // Each prefix is valid on its own here; the tag prefix the label prefix derives may not be.

@@ -1,5 +1,5 @@
-import * as z from 'zod';
 import { AgentError } from '../agentError.ts';
+import { absentTo, booleanText, Issues, object, optional, readArray, required, text, wholeNumberText, type Reader } from './wire.ts';
 
 /**
  * The instance document as the product understands it. IMDS sends every primitive as a string
@@ -8,67 +8,102 @@ import { AgentError } from '../agentError.ts';
  * matched case-insensitively. Unknown fields are ignored: IMDS adds fields with every version.
  */
 
-/** "" and null mean absent, as in IMDS. */
-const absent = (v: unknown) => v === '' || v === null || v === undefined;
+export interface Tag {
+  name: string;
+  value: string;
+}
 
-const text = z.preprocess((v) => (absent(v) ? undefined : v), z.string().optional());
+export interface ResourceRef {
+  id?: string | undefined;
+}
 
-const wholeNumber = z.preprocess(
-  (v) => (absent(v) ? undefined : typeof v === 'string' && /^\s*\d+\s*$/.test(v) ? Number(v) : v),
-  z.number({ error: 'expected a whole number as a string, such as "2"' }).int().nonnegative().optional(),
-);
+export interface SecurityProfile {
+  secureBootEnabled?: boolean | undefined;
+  virtualTpmEnabled?: boolean | undefined;
+  encryptionAtHost?: boolean | undefined;
+  securityType?: string | undefined;
+}
 
-const flag = z.preprocess(
-  (v) => (absent(v) ? undefined : typeof v === 'string' ? ({ true: true, false: false } as Record<string, boolean>)[v.toLowerCase()] ?? v : v),
-  z.boolean({ error: 'expected "true" or "false"' }).optional(),
-);
-
-const tag = z.object({ name: z.string(), value: z.preprocess((v) => (v == null ? '' : v), z.string()) });
-
-const resourceRef = z.object({ id: text }).partial().optional();
-
-const compute = z.object({
-  azEnvironment: text,
-  location: text,
-  name: text,
-  vmId: text,
-  vmSize: text,
-  zone: text,
-  physicalZone: text,
-  platformFaultDomain: wholeNumber,
-  platformUpdateDomain: wholeNumber,
-  platformSubFaultDomain: wholeNumber,
-  placementGroupId: text,
-  vmScaleSetName: text,
-  priority: text,
-  evictionPolicy: text,
-  osType: text,
-  tags: text,
-  tagsList: z.preprocess((v) => (absent(v) ? undefined : v), z.array(tag).optional()),
-  securityProfile: z
-    .object({ secureBootEnabled: flag, virtualTpmEnabled: flag, encryptionAtHost: flag, securityType: text })
-    .partial()
-    .optional(),
-  host: resourceRef,
-  hostGroup: resourceRef,
-});
-
-export const instanceDocumentSchema = z.object({
-  compute,
-  network: z.unknown().optional(),
-});
+export interface Compute {
+  azEnvironment?: string | undefined;
+  location?: string | undefined;
+  name?: string | undefined;
+  vmId?: string | undefined;
+  vmSize?: string | undefined;
+  zone?: string | undefined;
+  physicalZone?: string | undefined;
+  platformFaultDomain?: number | undefined;
+  platformUpdateDomain?: number | undefined;
+  platformSubFaultDomain?: number | undefined;
+  placementGroupId?: string | undefined;
+  vmScaleSetName?: string | undefined;
+  priority?: string | undefined;
+  evictionPolicy?: string | undefined;
+  osType?: string | undefined;
+  tags?: string | undefined;
+  tagsList?: Tag[] | undefined;
+  securityProfile?: SecurityProfile | undefined;
+  host?: ResourceRef | undefined;
+  hostGroup?: ResourceRef | undefined;
+}
 
 /**
  * `apiVersion` is the api-version that answered, set by the client (IMDS does not send it): a
  * field newer than it is unknown, not absent, and its label is kept as it is.
  */
-export type InstanceDocument = z.output<typeof instanceDocumentSchema> & { apiVersion?: string };
-export type Compute = InstanceDocument['compute'];
-export type Tag = z.output<typeof tag>;
+export interface InstanceDocument {
+  compute: Compute;
+  network?: unknown;
+  apiVersion?: string;
+}
+
+/** "" and null mean absent, as in IMDS. */
+const maybeText = optional(absentTo(undefined, text));
+const wholeNumber = optional(absentTo(undefined, wholeNumberText('expected a whole number as a string, such as "2"')));
+const flag = optional(absentTo(undefined, booleanText('expected "true" or "false"')));
+
+const tag: Reader<Tag> = object({ name: required(text), value: required((v, path, issues) => text(v ?? '', path, issues)) });
+const resourceRef = optional(object<ResourceRef>({ id: maybeText }));
+
+/** The fields of `compute` and how each is read (every one may be missing). */
+const COMPUTE_FIELDS = {
+  azEnvironment: maybeText,
+  location: maybeText,
+  name: maybeText,
+  vmId: maybeText,
+  vmSize: maybeText,
+  zone: maybeText,
+  physicalZone: maybeText,
+  platformFaultDomain: wholeNumber,
+  platformUpdateDomain: wholeNumber,
+  platformSubFaultDomain: wholeNumber,
+  placementGroupId: maybeText,
+  vmScaleSetName: maybeText,
+  priority: maybeText,
+  evictionPolicy: maybeText,
+  osType: maybeText,
+  tags: maybeText,
+  tagsList: optional(absentTo(undefined, readArray(tag))),
+  securityProfile: optional(object<SecurityProfile>({ secureBootEnabled: flag, virtualTpmEnabled: flag, encryptionAtHost: flag, securityType: maybeText })),
+  host: resourceRef,
+  hostGroup: resourceRef,
+};
+
+const instanceDocument = object<Omit<InstanceDocument, 'apiVersion'>>({
+  compute: required(object<Compute>(COMPUTE_FIELDS)),
+  network: optional((v) => v),
+});
+
+/** Reads a document whose keys are already canonical: the document, and the problems found, each "path: message". */
+export function readInstanceDocument(json: unknown): { document: InstanceDocument; issues: string[] } {
+  const issues = new Issues();
+  const document: InstanceDocument = instanceDocument(json, [], issues);
+  return { document, issues: issues.list.map((i) => `${i.path.join('.') || '(document)'}: ${i.message}`) };
+}
 
 const CANONICAL_KEYS = new Map(
   [
-    ...Object.keys(compute.shape),
+    ...Object.keys(COMPUTE_FIELDS),
     'compute', 'network', 'name', 'value', 'id',
     'secureBootEnabled', 'virtualTpmEnabled', 'encryptionAtHost', 'securityType',
   ].map((k) => [k.toLowerCase(), k]),
@@ -134,9 +169,9 @@ const REQUIRED: readonly (keyof Compute)[] = ['location', 'vmSize'];
 
 /** Parses a decoded JSON value into an InstanceDocument, or throws DocumentError. */
 export function parseInstanceDocument(json: unknown): InstanceDocument {
-  const result = instanceDocumentSchema.safeParse(canonicalizeKeys(json));
-  if (!result.success) throw new DocumentError(result.error.issues.map((i) => `${i.path.join('.') || '(document)'}: ${i.message}`));
-  const missing = REQUIRED.filter((field) => result.data.compute[field] === undefined);
+  const { document, issues } = readInstanceDocument(canonicalizeKeys(json));
+  if (issues.length) throw new DocumentError(issues);
+  const missing = REQUIRED.filter((field) => document.compute[field] === undefined);
   if (missing.length) throw new DocumentError(missing.map((field) => `compute.${field}: missing or empty, and every VM has it`), 'missing-fields');
-  return result.data;
+  return document;
 }

@@ -1,6 +1,6 @@
-import * as z from 'zod';
 import { ImdsError } from './imdsError.ts';
 import type { ImdsClient } from './client.ts';
+import { integer, Issues, mapped, nonEmptyText, object, optional, readArray, required, text as string } from './wire.ts';
 
 /**
  * Azure Scheduled Events (`/metadata/scheduledevents`): what the platform is about to do to the
@@ -42,35 +42,48 @@ export interface ScheduledEventsDocument {
   events: ScheduledEvent[];
 }
 
-const text = z.preprocess((v) => (v === null || v === undefined ? '' : typeof v === 'number' ? String(v) : v), z.string());
+/** Absent and null read as "", numbers as their digits. */
+const text = required(mapped((v) => (v === null || v === undefined ? '' : typeof v === 'number' ? String(v) : v), string));
 
-const wireEvent = z.object({
-  EventId: z.string().min(1),
+interface WireEvent {
+  EventId: string;
+  EventType: string;
+  EventStatus: string;
+  Resources: string[];
+  NotBefore: string;
+  DurationInSeconds: number | undefined;
+  EventSource: string;
+  Description: string;
+}
+
+const wireEvent = object<WireEvent>({
+  EventId: required(nonEmptyText),
   EventType: text,
   EventStatus: text,
-  Resources: z.preprocess((v) => (v === null || v === undefined ? [] : v), z.array(z.string())),
+  Resources: required(mapped((v) => v ?? [], readArray(string))),
   NotBefore: text,
-  DurationInSeconds: z.preprocess((v) => (v === '' || v === null || v === undefined ? undefined : typeof v === 'string' && /^-?\d+$/.test(v.trim()) ? Number(v) : v), z.number().int().optional()),
+  DurationInSeconds: optional(mapped((v) => (v === '' || v === null ? undefined : typeof v === 'string' && /^-?\d+$/.test(v.trim()) ? Number(v) : v), (v, path, issues) => (v === undefined ? undefined : integer()(v, path, issues)))),
   EventSource: text,
   Description: text,
 });
 
-const wireDocument = z.object({
-  DocumentIncarnation: z.preprocess((v) => (typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v), z.number().int().nonnegative()),
-  Events: z.preprocess((v) => (v === null || v === undefined ? [] : v), z.array(wireEvent)),
+const wireDocument = object<{ DocumentIncarnation: number; Events: WireEvent[] }>({
+  DocumentIncarnation: required(mapped((v) => (typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v), integer({ min: 0 }))),
+  Events: required(mapped((v) => v ?? [], readArray(wireEvent))),
 });
 
 /** The typed document, or a DocumentError-like ImdsError (kind schema) naming the first problem. */
 export function parseScheduledEvents(body: unknown): ScheduledEventsDocument {
-  const parsed = wireDocument.safeParse(body);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const where = issue?.path.length ? issue.path.join('.') : 'the document';
-    throw new ImdsError({ kind: 'schema', endpoint: 'scheduledevents', message: `IMDS scheduledevents: not a scheduled events document (${where}: ${issue?.message ?? 'invalid'})` });
+  const issues = new Issues();
+  const parsed = wireDocument(body, [], issues);
+  if (issues.list.length) {
+    const issue = issues.list[0]!;
+    const where = issue.path.length ? issue.path.join('.') : 'the document';
+    throw new ImdsError({ kind: 'schema', endpoint: 'scheduledevents', message: `IMDS scheduledevents: not a scheduled events document (${where}: ${issue.message})` });
   }
   return {
-    incarnation: parsed.data.DocumentIncarnation,
-    events: parsed.data.Events.map((e) => ({
+    incarnation: parsed.DocumentIncarnation,
+    events: parsed.Events.map((e) => ({
       id: e.EventId,
       type: e.EventType,
       status: e.EventStatus,

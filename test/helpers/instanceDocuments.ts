@@ -1,5 +1,5 @@
 import { configSchema, type ConfigInput } from '../../src/config/schema.ts';
-import { canonicalizeKeys, instanceDocumentSchema, type InstanceDocument } from '../../src/imds/document.ts';
+import { canonicalizeKeys, DocumentError, readInstanceDocument, type InstanceDocument } from '../../src/imds/document.ts';
 
 /** IMDS documents as the wire sends them (every primitive a string), for mapping tests. */
 
@@ -67,7 +67,11 @@ export function doc(base: Wire, compute: Record<string, unknown> = {}): Instance
 }
 
 /** A decoded answer through the document schema alone (see doc()). */
-export const schemaDocument = (json: unknown): InstanceDocument => instanceDocumentSchema.parse(canonicalizeKeys(json));
+export function schemaDocument(json: unknown): InstanceDocument {
+  const { document, issues } = readInstanceDocument(canonicalizeKeys(json));
+  if (issues.length) throw new DocumentError(issues);
+  return document;
+}
 
 export type LabelsInput = NonNullable<ConfigInput['labels']>;
 

@@ -3,7 +3,7 @@ import { systemClock } from '../../src/clock.ts';
 import { ImdsClient } from '../../src/imds/client.ts';
 import { ImdsError } from '../../src/imds/imdsError.ts';
 import { RateLimiter } from '../../src/imds/rateLimiter.ts';
-import { createScheduledEventsFetcher, SCHEDULED_EVENTS_PATH } from '../../src/imds/scheduledEvents.ts';
+import { createScheduledEventsFetcher, parseScheduledEvents, SCHEDULED_EVENTS_PATH } from '../../src/imds/scheduledEvents.ts';
 import { createMetrics } from '../../src/observability/metrics.ts';
 import { emulatorPerTest } from '../helpers/emulator.ts';
 import { imdsFailure, metricSum } from '../helpers/metrics.ts';
@@ -84,5 +84,28 @@ describe('which timeout each call gets', () => {
     const s = scripted([...answers]);
     for (let i = 0; i < answers.length; i++) await s.fetch(new AbortController().signal).catch(() => undefined);
     expect(s.timeouts).toEqual(expected);
+  });
+});
+
+describe('parseScheduledEvents', () => {
+  const event = { EventId: 'e1', EventType: 'Reboot', EventStatus: 'Scheduled', Resources: ['vm1'], NotBefore: 'Mon, 05 May 2025 12:15:00 GMT', DurationInSeconds: 15, EventSource: 'Platform', Description: '' };
+  it.each<[string, unknown, string]>([
+    ['not an object', [], 'the document: Invalid input: expected object, received array'],
+    ['no incarnation', { Events: [] }, 'DocumentIncarnation: Invalid input: expected number, received undefined'],
+    ['a negative incarnation', { DocumentIncarnation: -1, Events: [] }, 'DocumentIncarnation: Too small: expected number to be >=0'],
+    ['an event without an id', { DocumentIncarnation: 1, Events: [{ ...event, EventId: '' }] }, 'Events.0.EventId: Too small: expected string to have >=1 characters'],
+    ['a duration that is no integer', { DocumentIncarnation: 1, Events: [{ ...event, DurationInSeconds: 1.5 }] }, 'Events.0.DurationInSeconds: Invalid input: expected int, received number'],
+    ['resources that are no list', { DocumentIncarnation: 1, Events: [{ ...event, Resources: 'vm1' }] }, 'Events.0.Resources: Invalid input: expected array, received string'],
+  ])('refuses %s, naming the first problem', (_name, body, problem) => {
+    expect(() => parseScheduledEvents(body)).toThrow(`IMDS scheduledevents: not a scheduled events document (${problem})`);
+  });
+
+  it('reads IMDS\'s loose spellings: digits as numbers, null as "" or [], a number as text', () => {
+    const { NotBefore: _, ...rest } = event;
+    expect(parseScheduledEvents({ DocumentIncarnation: '4', Events: [{ ...rest, EventType: 7, Resources: null, DurationInSeconds: ' -1 ', Description: null }] })).toEqual({
+      incarnation: 4,
+      events: [{ id: 'e1', type: '7', status: 'Scheduled', resources: [], notBefore: undefined, durationSeconds: -1, source: 'Platform', description: '' }],
+    });
+    expect(parseScheduledEvents({ DocumentIncarnation: 0, Events: null })).toEqual({ incarnation: 0, events: [] });
   });
 });
