@@ -1,6 +1,6 @@
 import { build, type Metafile, type Plugin } from 'esbuild';
 import { execFileSync } from 'node:child_process';
-import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { builtinModules, createRequire } from 'node:module';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,7 +24,9 @@ import { fileURLToPath } from 'node:url';
  */
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const CLIENT_NODE = join(ROOT, 'node_modules/@kubernetes/client-node/dist');
+// esbuild names files by their real paths: a node_modules that is a symbolic link must not make
+// these checks miss (undici and the rest would then ride into the agent's path unnoticed).
+const CLIENT_NODE = realpathSync(join(ROOT, 'node_modules/@kubernetes/client-node/dist'));
 
 export const STEPS = ['split', 'sideEffects', 'lazy', 'builtins', 'metrics', 'logger', 'yaml', 'names'] as const;
 export type Step = (typeof STEPS)[number];
@@ -298,7 +300,7 @@ export function builtinModuleSource(name: string, exports: object): string {
  * and this list lacks fails the build.
  */
 function promClientParts(): Plugin {
-  const lib = join(ROOT, 'node_modules/prom-client/lib');
+  const lib = realpathSync(join(ROOT, 'node_modules/prom-client/lib'));
   const parts: Record<string, string> = { Registry: 'registry.js', Counter: 'counter.js', Gauge: 'gauge.js', Histogram: 'histogram.js', collectDefaultMetrics: 'defaultMetrics.js' };
   return {
     name: 'prom-client-parts',
