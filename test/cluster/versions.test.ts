@@ -7,12 +7,9 @@
  * the admission policy for the service account, the Node authorizer and NodeRestriction for the
  * node identity. The current release runs the whole tier on the shared control plane.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../helpers/wait.ts';
-import { imdsFor, installChart, Kube, pollsPass, printLogsOnFailure, startShippedAgent, tagsCompute, type ClusterAgent } from '../control-plane/cluster.ts';
+import { imdsFor, installChart, Kube, pollsPass, printLogsOnFailure, releaseConfigFile, releaseState, startShippedAgent, tagsCompute, type ClusterAgent } from '../control-plane/cluster.ts';
 import { KUBE_VERSIONS, startControlPlane, type ControlPlane } from '../control-plane/launcher.ts';
 
 const NS = 'versions';
@@ -49,19 +46,14 @@ describe.each(KUBE_VERSIONS.slice(1).map((version) => ({ version, identity: expe
   });
 
   it(`the chart resolves auto to ${identity}, with its RBAC and, for the service account, its admission policy`, async () => {
-    const config = await kube.ok<{ data: Record<string, string> }>('GET', `/api/v1/namespaces/${NS}/configmaps/${serviceAccount}`);
-    expect((JSON.parse(config.data['config.json']!) as { kube: { identity: string } }).kube.identity).toBe(identity);
-    const role = await kube.ok<{ rules: { verbs: string[] }[] }>('GET', `/apis/rbac.authorization.k8s.io/v1/clusterroles/${serviceAccount}`);
-    const impersonationOnly = role.rules.flatMap((r) => r.verbs).every((v) => v.startsWith('impersonate:associated-node') || v.startsWith('impersonate-on:associated-node:'));
-    expect(impersonationOnly).toBe(identity === 'node');
-    const policy = await kube.request('GET', `/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies/${serviceAccount}`);
-    expect(policy.status).toBe(identity === 'node' ? 404 : 200);
+    const state = await releaseState(kube, NS, serviceAccount);
+    expect(state.identity).toBe(identity);
+    expect(state.impersonationOnly).toBe(identity === 'node');
+    expect(state.policy).toBe(identity !== 'node');
   });
 
   it('the shipped agent labels its node with the chart config; one PATCH per change, none in steady state', async () => {
-    const config = await kube.ok<{ data: Record<string, string> }>('GET', `/api/v1/namespaces/${NS}/configmaps/${serviceAccount}`);
-    const file = join(mkdtempSync(join(tmpdir(), 'imds-labeler-versions-')), 'config.json');
-    writeFileSync(file, config.data['config.json']!);
+    const file = await releaseConfigFile(kube, NS, serviceAccount);
     agent = await startShippedAgent(kube, { node: NODE, emulator, namespace: NS, serviceAccount, args: ['--config', file] });
     const labels = await waitFor('labels on the node', () => kube.labels(NODE), { accept: (l) => l['tags.imds-labeler.io/env'] === 'prod', timeoutMs: 30_000, everyMs: 100 });
     expect(labels).toMatchObject({ 'imds-labeler.io/fault-domain': '0', 'imds-labeler.io/region': 'westus' });

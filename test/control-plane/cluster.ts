@@ -205,6 +205,40 @@ export function installChart(info: ControlPlaneInfo, release: string, namespace:
   return { serviceAccount: fullname, policy: fullname };
 }
 
+/** What a release has installed now: its config's kube.identity, its ClusterRole's verbs, whether its admission policy exists. */
+export interface ReleaseState {
+  identity: string;
+  verbs: string[];
+  /** Every verb is associated-node impersonation: the node identity's RBAC. */
+  impersonationOnly: boolean;
+  policy: boolean;
+}
+
+export async function releaseState(kube: Kube, namespace: string, fullname: string): Promise<ReleaseState> {
+  const config = JSON.parse(await releaseConfig(kube, namespace, fullname)) as { kube: { identity: string } };
+  const role = await kube.ok<{ rules: { verbs: string[] }[] }>('GET', `/apis/rbac.authorization.k8s.io/v1/clusterroles/${fullname}`);
+  const policy = await kube.request('GET', `/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies/${fullname}`);
+  const verbs = role.rules.flatMap((r) => r.verbs);
+  return {
+    identity: config.kube.identity,
+    verbs,
+    impersonationOnly: verbs.every((v) => v.startsWith('impersonate:associated-node') || v.startsWith('impersonate-on:associated-node:')),
+    policy: policy.status === 200,
+  };
+}
+
+/** The release's config.json, as its ConfigMap holds it now. */
+async function releaseConfig(kube: Kube, namespace: string, fullname: string): Promise<string> {
+  return (await kube.ok<{ data: Record<string, string> }>('GET', `/api/v1/namespaces/${namespace}/configmaps/${fullname}`)).data['config.json']!;
+}
+
+/** The release's config.json in a fresh temporary file, for an agent's --config (the pod's mounted ConfigMap). */
+export async function releaseConfigFile(kube: Kube, namespace: string, fullname: string): Promise<string> {
+  const file = join(mkdtempSync(join(tmpdir(), 'imds-labeler-release-config-')), 'config.json');
+  writeFileSync(file, await releaseConfig(kube, namespace, fullname));
+  return file;
+}
+
 /** An IMDS emulator serving the default fixture with `compute` overrides; `setCompute` changes them. */
 export async function imdsFor(compute: Record<string, unknown> = {}): Promise<Emulator & { setCompute(compute: Record<string, unknown>): void }> {
   const base = builtInFixture('default') as { compute: Record<string, unknown> };
