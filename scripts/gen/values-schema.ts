@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { stringify } from 'yaml';
 import { configSchema, JSON_SCHEMA_DEFINITIONS, jsonSchemaForms, rangeSentence, type JsonSchema } from '../../src/config/schema.ts';
 import type { GeneratedFile } from '../generated.ts';
@@ -24,7 +24,7 @@ export function configJsonSchema(): JsonSchema {
     target: 'draft-07',
     io: 'input',
     override: ({ zodSchema, jsonSchema }) => {
-      const form = jsonSchemaForms.get(zodSchema as unknown as z.ZodType);
+      const form = jsonSchemaForms.get(zodSchema as unknown as z.ZodMiniType);
       if (!form) return;
       applied.add(zodSchema);
       const json = jsonSchema as JsonSchema;

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
-import type { z } from 'zod';
+import type { z } from 'zod/mini';
 import { OPTIONS, commandsTaking, describeFlagError, envName, optionsOf, type ConfigCommand, type OptionSpec } from './options.ts';
 import { configSchema, type Config } from './schema.ts';
 import { parseJsonOrYaml } from './text.ts';
@@ -145,7 +145,7 @@ function leafPaths(tree: Tree, prefix = ''): string[] {
   return Object.entries(tree).flatMap(([k, v]) => (isTree(v) ? leafPaths(v, `${prefix}${k}.`) : [`${prefix}${k}`]));
 }
 
-function describe(error: z.ZodError, origin: Map<string, string>): ConfigError {
+function describe(error: z.core.$ZodError, origin: Map<string, string>): ConfigError {
   const lines = error.issues.map((issue) => {
     const field = issue.path.join('.') || '(top level)';
     const unknownKeys = issue.code === 'unrecognized_keys' ? issue.keys.map((k) => (field === '(top level)' ? k : `${field}.${k}`)) : [];
