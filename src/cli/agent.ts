@@ -64,12 +64,18 @@ function listenFailure(err: ListenError): Error {
 /**
  * The agent is idle between polls and does the same small amount of work each time, so it trades
  * a little CPU for memory (docs/performance.md has the numbers). The image runs it with
- * --jitless (NODE_OPTIONS); for any other way of running it:
- * - V8 keeps its interpreter and baseline compiler but not its optimizing compilers (Maglev,
- *   TurboFan), which would take 10+ MiB in a long run for code that runs once a minute, and
- *   sizes its heap for memory rather than speed. These flags are not accepted in NODE_OPTIONS.
+ * --jitless (NODE_OPTIONS), which has no optimizing compilers to turn off; for any other way of
+ * running it, V8 keeps its interpreter and baseline compiler but not its optimizing compilers
+ * (Maglev, TurboFan), which would take 10+ MiB in a long run for code that runs once a minute,
+ * and sizes its heap for memory rather than speed. These flags are not accepted in NODE_OPTIONS.
+ * Under --jitless nothing is set: a flag changed at run time changes the flag hash V8 checks a
+ * code cache against, and the image's compile cache (made without them) would be refused for
+ * every module loaded after this point.
  * zod's own setting (no generated code) is in src/config/schema.ts: a schema reads it when built.
  */
 function lowFootprintRuntime(): void {
+  // The process's own flags, not the injected environment: they are what V8 started with.
+  const nodeFlags = [...process.execArgv, ...(process.env['NODE_OPTIONS'] ?? '').split(/\s+/)];
+  if (nodeFlags.includes('--jitless')) return;
   for (const flag of ['--no-opt', '--no-maglev', '--optimize-for-size']) setFlagsFromString(flag);
 }

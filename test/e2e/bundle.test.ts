@@ -1,14 +1,14 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildBundle, type BuildResult } from '../../scripts/build.ts';
+import { buildBundle, COMPILE_CACHE_SCRIPT, type BuildResult } from '../../scripts/build.ts';
 import { configSchema } from '../../src/config/schema.ts';
 import { builtInFixture } from '../../testbed/imds-emulator/fixtures.ts';
 import { startEmulator } from '../../testbed/imds-emulator/server.ts';
 import { startSandbox } from '../../testbed/kube-sandbox/server.ts';
-import { imageNodeOptions } from '../helpers/bundledAgent.ts';
+import { imageEnv, imageNodeOptions } from '../helpers/bundledAgent.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 /**
@@ -118,6 +118,37 @@ describe('the bundle (dist/) on its own', () => {
       await Promise.all([emulator.close(), sandbox.close()]);
     }
   }, 90_000);
+
+  it("starts from the image's compile cache: V8 accepts the code cache of every module the agent loads", async () => {
+    // As the Dockerfile does: the node options in NODE_OPTIONS, the cache filled by the image's
+    // own node before the agent runs. A V8 flag changed at run time would make V8 refuse the
+    // cache for every module loaded after it, and the pod would compile them at every start.
+    const env = { PATH: process.env.PATH, HOME: app, NODE_OPTIONS: imageNodeOptions(app).join(' '), ...imageEnv(app) };
+    expect(env.NODE_COMPILE_CACHE, 'the Dockerfile sets NODE_COMPILE_CACHE').toBeDefined();
+    execFileSync(process.execPath, [join(app, COMPILE_CACHE_SCRIPT)], { env, stdio: 'ignore' });
+    const emulator = await startEmulator({ fixture: builtInFixture('default'), rateLimitPerSecond: 0 });
+    const sandbox = await startSandbox({ port: 0, nodes: ['cached-node'] });
+    const kubeconfig = join(dirname(app), 'kubeconfig-cache');
+    sandbox.writeKubeconfig(kubeconfig);
+    const agent = spawn(process.execPath, [join(app, 'imds-labeler.mjs'), 'agent', '--node-name', 'cached-node', '--kubeconfig', kubeconfig, '--imds-endpoint', emulator.url, '--port', '0', '--address', '127.0.0.1', '--poll-jitter', '0'], {
+      cwd: app,
+      env: { ...env, NODE_DEBUG_NATIVE: 'COMPILE_CACHE' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    agent.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    try {
+      await waitFor('labels', () => 'imds-labeler.io/vm-size' in (sandbox.getNode('cached-node')?.metadata?.labels ?? {}) || agent.exitCode !== null, { timeoutMs: 30_000, everyMs: 20 });
+      expect(agent.exitCode, stderr.slice(-2_000)).toBeNull();
+    } finally {
+      agent.kill('SIGKILL');
+      await Promise.all([emulator.close(), sandbox.close()]);
+    }
+    const verdicts = [...stderr.matchAll(/V8 code cache for ESM (\S+) was (accepted|rejected)/g)].map(([, url, verdict]) => ({ module: url!.slice(url!.lastIndexOf('/') + 1), verdict }));
+    expect(verdicts.filter((v) => v.verdict === 'rejected')).toEqual([]);
+    // The agent's path: its subcommand chunk, its dependencies and its run loop, at least.
+    expect(verdicts.map((v) => v.module)).toEqual(expect.arrayContaining([expect.stringMatching(/^agent-/), expect.stringMatching(/^dependencies-/), expect.stringMatching(/^run-/)]));
+  }, 60_000);
 
   it('cleans 2,000 nodes of about 12 KB each with the image\'s node options, a page at a time', async () => {
     // The whole list (24 MB of JSON, more as objects) does not fit the image's 16 MiB old space.
