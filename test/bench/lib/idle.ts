@@ -37,8 +37,8 @@ export async function measureIdleCpu(ws: Workspace, o: { minutes: number; repeat
   mkdirSync(home, { recursive: true });
   const loops = loopNodes.map((node) => runBaseline({ dir: ws.dir, imdsUrl: cluster.emulator.url, kubeconfig: cluster.kubeconfigYaml, node, cycles: 0, periodSeconds: o.periodSeconds, home }));
   try {
-    const labelled = (node: string) => Object.keys(agentLabels(cluster.sandbox, node)).length > 0;
-    await waitFor('labels on every idle node', () => [...agentNodes, ...loopNodes].every(labelled), { timeoutMs: 120_000, everyMs: 50 });
+    const unlabelled = () => [...agentNodes, ...loopNodes].filter((node) => Object.keys(agentLabels(cluster.sandbox, node)).length === 0);
+    await waitFor('labels on every idle node (the value: the nodes still without)', unlabelled, { accept: (nodes) => nodes.length === 0, timeoutMs: 120_000, everyMs: 50 });
     await sleep(o.settleMs ?? 10_000);
     const agentCpu0 = agents.map((a) => cpuSeconds(a.pid));
     const loopCpu0 = loops.map((l) => treeCpuSeconds(l.pid));
