@@ -1,14 +1,14 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildBundle, COMPILE_CACHE_SCRIPT, type BuildResult } from '../../scripts/build.ts';
+import { buildBundle, type BuildResult } from '../../scripts/build.ts';
 import { configSchema } from '../../src/config/schema.ts';
 import { builtInFixture } from '../../testbed/imds-emulator/fixtures.ts';
 import { startEmulator } from '../../testbed/imds-emulator/server.ts';
 import { startSandbox } from '../../testbed/kube-sandbox/server.ts';
-import { imageEnv, imageNodeOptions } from '../helpers/bundledAgent.ts';
+import { fillCompileCache, imageEnv, imageNodeOptions } from '../helpers/bundledAgent.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 /**
@@ -126,7 +126,7 @@ describe('the bundle (dist/) on its own', () => {
     const cache = imageEnv(app).NODE_COMPILE_CACHE;
     expect(cache, 'the Dockerfile sets NODE_COMPILE_CACHE').toBeDefined();
     const env = { PATH: process.env.PATH, HOME: app, NODE_OPTIONS: imageNodeOptions(app).join(' '), NODE_COMPILE_CACHE: cache };
-    execFileSync(process.execPath, [join(app, COMPILE_CACHE_SCRIPT)], { env, stdio: 'ignore' });
+    fillCompileCache(app);
     const emulator = await startEmulator({ fixture: builtInFixture('default'), rateLimitPerSecond: 0 });
     const sandbox = await startSandbox({ port: 0, nodes: ['cached-node'] });
     const kubeconfig = join(dirname(app), 'kubeconfig-cache');

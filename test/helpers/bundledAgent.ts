@@ -37,6 +37,17 @@ export function imageEnv(distDir: string): Record<string, string> {
 }
 
 /**
+ * As the image build does (the Dockerfile's RUN line): the compile cache of the bundle in
+ * `distDir`, made by this node with the image's NODE_OPTIONS and NODE_COMPILE_CACHE. Nothing to
+ * do when the Dockerfile sets no cache.
+ */
+export function fillCompileCache(distDir: string): void {
+  const env = imageEnv(distDir);
+  if (!env.NODE_COMPILE_CACHE) return;
+  execFileSync(process.execPath, [join(distDir, COMPILE_CACHE_SCRIPT)], { env: { PATH: process.env.PATH, NODE_OPTIONS: imageNodeOptions(distDir).join(' '), ...env }, stdio: 'ignore' });
+}
+
+/**
  * The agent's config file as the chart renders it by default (values.yaml `config`, as JSON), so
  * the benchmark reads what the DaemonSet reads (`agent --config ...`); in YAML with `yaml`, to
  * measure what a YAML file costs.
@@ -68,10 +79,7 @@ export async function workspace(): Promise<Workspace> {
   const dir = mkdtempSync(join(tmpdir(), 'imds-labeler-bench-'));
   const distDir = join(dir, 'dist');
   const built = await buildBundle({ outdir: distDir });
-  // As the image build does: the compile cache, made by this node with the image's options.
-  if (imageEnv(distDir).NODE_COMPILE_CACHE) {
-    execFileSync(process.execPath, [...imageNodeOptions(distDir), join(distDir, COMPILE_CACHE_SCRIPT)], { env: { PATH: process.env.PATH, ...imageEnv(distDir) }, stdio: 'ignore' });
-  }
+  fillCompileCache(distDir);
   return { dir, distDir, config: writeChartConfig(dir), configYaml: writeChartConfig(dir, 'yaml'), entry: built.entry, warpPreload: writeWarpPreload(dir), close: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
