@@ -47,6 +47,19 @@ function run(args: string[], nodeOptions: string[] = []): Promise<{ code: number
   });
 }
 
+/** The agent subcommand against a local emulator and sandbox, run from the image's folder; stderr is kept for the assertions. */
+function spawnAgent(opts: { nodeName: string; kubeconfig: string; imdsUrl: string; extraArgs?: string[]; nodeOptions?: string[]; env?: Record<string, string | undefined> }) {
+  const args = ['agent', '--node-name', opts.nodeName, '--kubeconfig', opts.kubeconfig, '--imds-endpoint', opts.imdsUrl, '--port', '0', '--address', '127.0.0.1', '--poll-jitter', '0', ...(opts.extraArgs ?? [])];
+  const proc = spawn(process.execPath, [...(opts.nodeOptions ?? []), join(app, 'imds-labeler.mjs'), ...args], {
+    cwd: app,
+    env: { PATH: process.env.PATH, HOME: app, ...opts.env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  proc.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  return { proc, stderr: () => stderr };
+}
+
 describe('the bundle (dist/) on its own', () => {
   it('is the entry and its chunks, with no node_modules above it', () => {
     expect(readdirSync(app)).toContain('imds-labeler.mjs');
@@ -101,16 +114,10 @@ describe('the bundle (dist/) on its own', () => {
     expect(size).toBeGreaterThan(maxBytes * 0.95);
     expect(size).toBeLessThanOrEqual(maxBytes);
 
-    const agent = spawn(process.execPath, [...imageNodeOptions(app), join(app, 'imds-labeler.mjs'), 'agent', '--node-name', 'big-node', '--kubeconfig', kubeconfig, '--imds-endpoint', emulator.url, '--port', '0', '--address', '127.0.0.1', '--poll-period', '100ms', '--poll-jitter', '0'], {
-      cwd: app,
-      env: { PATH: process.env.PATH, HOME: app },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let stderr = '';
-    agent.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const { proc: agent, stderr } = spawnAgent({ nodeName: 'big-node', kubeconfig, imdsUrl: emulator.url, extraArgs: ['--poll-period', '100ms'], nodeOptions: imageNodeOptions(app) });
     try {
       await waitFor('5 polls', () => emulator.requests().total >= 5 || agent.exitCode !== null, { timeoutMs: 60_000, everyMs: 20 });
-      expect(agent.exitCode, stderr).toBeNull();
+      expect(agent.exitCode, stderr()).toBeNull();
       const labels = sandbox.getNode('big-node')?.metadata?.labels ?? {};
       expect(labels['imds-labeler.io/vm-size']).toBe(String((doc.compute as { vmSize: string }).vmSize));
     } finally {
@@ -125,27 +132,20 @@ describe('the bundle (dist/) on its own', () => {
     // cache for every module loaded after it, and the pod would compile them at every start.
     const cache = imageEnv(app).NODE_COMPILE_CACHE;
     expect(cache, 'the Dockerfile sets NODE_COMPILE_CACHE').toBeDefined();
-    const env = { PATH: process.env.PATH, HOME: app, NODE_OPTIONS: imageNodeOptions(app).join(' '), NODE_COMPILE_CACHE: cache };
     fillCompileCache(app);
     const emulator = await startEmulator({ fixture: builtInFixture('default'), rateLimitPerSecond: 0 });
     const sandbox = await startSandbox({ port: 0, nodes: ['cached-node'] });
     const kubeconfig = join(dirname(app), 'kubeconfig-cache');
     sandbox.writeKubeconfig(kubeconfig);
-    const agent = spawn(process.execPath, [join(app, 'imds-labeler.mjs'), 'agent', '--node-name', 'cached-node', '--kubeconfig', kubeconfig, '--imds-endpoint', emulator.url, '--port', '0', '--address', '127.0.0.1', '--poll-jitter', '0'], {
-      cwd: app,
-      env: { ...env, NODE_DEBUG_NATIVE: 'COMPILE_CACHE' },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let stderr = '';
-    agent.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const { proc: agent, stderr } = spawnAgent({ nodeName: 'cached-node', kubeconfig, imdsUrl: emulator.url, env: { NODE_OPTIONS: imageNodeOptions(app).join(' '), NODE_COMPILE_CACHE: cache, NODE_DEBUG_NATIVE: 'COMPILE_CACHE' } });
     try {
       await waitFor('labels', () => 'imds-labeler.io/vm-size' in (sandbox.getNode('cached-node')?.metadata?.labels ?? {}) || agent.exitCode !== null, { timeoutMs: 30_000, everyMs: 20 });
-      expect(agent.exitCode, stderr.slice(-2_000)).toBeNull();
+      expect(agent.exitCode, stderr().slice(-2_000)).toBeNull();
     } finally {
       agent.kill('SIGKILL');
       await Promise.all([emulator.close(), sandbox.close()]);
     }
-    const verdicts = [...stderr.matchAll(/V8 code cache for ESM (\S+) was (accepted|rejected)/g)].map(([, url, verdict]) => ({ module: url!.slice(url!.lastIndexOf('/') + 1), verdict }));
+    const verdicts = [...stderr().matchAll(/V8 code cache for ESM (\S+) was (accepted|rejected)/g)].map(([, url, verdict]) => ({ module: url!.slice(url!.lastIndexOf('/') + 1), verdict }));
     expect(verdicts.filter((v) => v.verdict === 'rejected')).toEqual([]);
     // The agent's path: its subcommand chunk, its dependencies and its run loop, at least.
     expect(verdicts.map((v) => v.module)).toEqual(expect.arrayContaining([expect.stringMatching(/^agent-/), expect.stringMatching(/^dependencies-/), expect.stringMatching(/^run-/)]));
