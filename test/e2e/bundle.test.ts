@@ -8,7 +8,7 @@ import { configSchema } from '../../src/config/schema.ts';
 import { builtInFixture } from '../../testbed/imds-emulator/fixtures.ts';
 import { startEmulator } from '../../testbed/imds-emulator/server.ts';
 import { startSandbox } from '../../testbed/kube-sandbox/server.ts';
-import { fillCompileCache, imageEnv, imageNodeOptions } from '../helpers/bundledAgent.ts';
+import { fillCompileCache, imageEnv, imageNodeEnv, imageNodeOptions } from '../helpers/bundledAgent.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 /**
@@ -31,32 +31,32 @@ afterAll(() => {
   rmSync(dirname(app), { recursive: true, force: true });
 });
 
+/** The bundle's entry with `args`, from the image's folder, with no NODE_OPTIONS, NODE_PATH or loaders from the test runner. */
+function spawnBundle(args: string[], o: { nodeOptions?: string[]; env?: Record<string, string | undefined>; stdout?: 'pipe' | 'ignore' } = {}) {
+  return spawn(process.execPath, [...(o.nodeOptions ?? []), join(app, 'imds-labeler.mjs'), ...args], {
+    cwd: app,
+    env: { PATH: process.env.PATH, HOME: app, ...o.env },
+    stdio: ['ignore', o.stdout ?? 'pipe', 'pipe'],
+  });
+}
+
 function run(args: string[], nodeOptions: string[] = []): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const proc = spawn(process.execPath, [...nodeOptions, join(app, 'imds-labeler.mjs'), ...args], {
-      cwd: app,
-      // No NODE_OPTIONS, NODE_PATH or loaders from the test runner.
-      env: { PATH: process.env.PATH, HOME: app },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const proc = spawnBundle(args, { nodeOptions });
     let stdout = '';
     let stderr = '';
-    proc.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    proc.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    proc.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
+    proc.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
     proc.once('exit', (code) => resolve({ code, stdout, stderr }));
   });
 }
 
-/** The agent subcommand against a local emulator and sandbox, run from the image's folder; stderr is kept for the assertions. */
+/** The agent subcommand against a local emulator and sandbox; stderr is kept for the assertions. */
 function spawnAgent(opts: { nodeName: string; kubeconfig: string; imdsUrl: string; extraArgs?: string[]; nodeOptions?: string[]; env?: Record<string, string | undefined> }) {
   const args = ['agent', '--node-name', opts.nodeName, '--kubeconfig', opts.kubeconfig, '--imds-endpoint', opts.imdsUrl, '--port', '0', '--address', '127.0.0.1', '--poll-jitter', '0', ...(opts.extraArgs ?? [])];
-  const proc = spawn(process.execPath, [...(opts.nodeOptions ?? []), join(app, 'imds-labeler.mjs'), ...args], {
-    cwd: app,
-    env: { PATH: process.env.PATH, HOME: app, ...opts.env },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  const proc = spawnBundle(args, { ...(opts.nodeOptions ? { nodeOptions: opts.nodeOptions } : {}), ...(opts.env ? { env: opts.env } : {}), stdout: 'ignore' });
   let stderr = '';
-  proc.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  proc.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
   return { proc, stderr: () => stderr };
 }
 
@@ -130,14 +130,13 @@ describe('the bundle (dist/) on its own', () => {
     // As the Dockerfile does: the node options in NODE_OPTIONS, the cache filled by the image's
     // own node before the agent runs. A V8 flag changed at run time would make V8 refuse the
     // cache for every module loaded after it, and the pod would compile them at every start.
-    const cache = imageEnv(app).NODE_COMPILE_CACHE;
-    expect(cache, 'the Dockerfile sets NODE_COMPILE_CACHE').toBeDefined();
+    expect(imageEnv(app).NODE_COMPILE_CACHE, 'the Dockerfile sets NODE_COMPILE_CACHE').toBeDefined();
     fillCompileCache(app);
     const emulator = await startEmulator({ fixture: builtInFixture('default'), rateLimitPerSecond: 0 });
     const sandbox = await startSandbox({ port: 0, nodes: ['cached-node'] });
     const kubeconfig = join(dirname(app), 'kubeconfig-cache');
     sandbox.writeKubeconfig(kubeconfig);
-    const { proc: agent, stderr } = spawnAgent({ nodeName: 'cached-node', kubeconfig, imdsUrl: emulator.url, env: { NODE_OPTIONS: imageNodeOptions(app).join(' '), NODE_COMPILE_CACHE: cache, NODE_DEBUG_NATIVE: 'COMPILE_CACHE' } });
+    const { proc: agent, stderr } = spawnAgent({ nodeName: 'cached-node', kubeconfig, imdsUrl: emulator.url, env: { ...imageNodeEnv(app), NODE_DEBUG_NATIVE: 'COMPILE_CACHE' } });
     try {
       await waitFor('labels', () => 'imds-labeler.io/vm-size' in (sandbox.getNode('cached-node')?.metadata?.labels ?? {}) || agent.exitCode !== null, { timeoutMs: 30_000, everyMs: 20 });
       expect(agent.exitCode, stderr().slice(-2_000)).toBeNull();

@@ -42,9 +42,13 @@ export function imageEnv(distDir: string): Record<string, string> {
  * do when the Dockerfile sets no cache.
  */
 export function fillCompileCache(distDir: string): void {
-  const env = imageEnv(distDir);
-  if (!env.NODE_COMPILE_CACHE) return;
-  execFileSync(process.execPath, [join(distDir, COMPILE_CACHE_SCRIPT)], { env: { PATH: process.env.PATH, NODE_OPTIONS: imageNodeOptions(distDir).join(' '), ...env }, stdio: 'ignore' });
+  if (!imageEnv(distDir).NODE_COMPILE_CACHE) return;
+  execFileSync(process.execPath, [join(distDir, COMPILE_CACHE_SCRIPT)], { env: { PATH: process.env.PATH, ...imageNodeEnv(distDir) }, stdio: 'ignore' });
+}
+
+/** The image's whole node environment, as the container has it: its NODE_OPTIONS and imageEnv's variables. */
+export function imageNodeEnv(distDir: string): Record<string, string> {
+  return { NODE_OPTIONS: imageNodeOptions(distDir).join(' '), ...imageEnv(distDir) };
 }
 
 /**
