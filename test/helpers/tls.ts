@@ -43,11 +43,18 @@ export interface TlsFront {
   close(): Promise<void>;
 }
 
-/** Listens on 127.0.0.1 with TLS and pipes every connection to `targetPort` on 127.0.0.1. */
+/**
+ * Listens on 127.0.0.1 with TLS and pipes every connection to `targetPort` on 127.0.0.1.
+ *
+ * Both legs set TCP_NODELAY, as kube-apiserver's do (Go's net package sets it on every TCP
+ * connection). Without it, Nagle's algorithm held a response's TLS record behind the unacknowledged
+ * session ticket until the client's delayed ACK fired, so each first request on a connection
+ * waited about 40 ms that no real API server adds (docs/performance.md).
+ */
 export async function startTlsFront(targetPort: number, certificate: SelfSigned): Promise<TlsFront> {
   const sockets = new Set<net.Socket>();
-  const server = tls.createServer({ key: certificate.key, cert: certificate.cert }, (client) => {
-    const upstream = net.connect(targetPort, '127.0.0.1');
+  const server = tls.createServer({ key: certificate.key, cert: certificate.cert, noDelay: true }, (client) => {
+    const upstream = net.connect({ port: targetPort, host: '127.0.0.1', noDelay: true });
     for (const s of [client, upstream]) {
       sockets.add(s);
       s.on('close', () => sockets.delete(s));
