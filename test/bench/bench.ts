@@ -7,11 +7,7 @@
  * are medians of several runs; timings are never asserted anywhere (the request and write counts
  * are, in test/e2e/bench-counts.test.ts).
  *
- * Usage: node test/bench/bench.ts [--runs 3] [--cold-runs 7] [--cycles 2000] [--warp 40] [--hour-warp 120]
- *          [--idle-minutes 10] [--idle-repeats 3] [--rss-minutes 3] [--only idle,cold,rss,long,hour,loop]
- *          [--before <entry of an earlier build>]
- *        (--only: just those sections; the other rows print n/a)
- *        node test/bench/bench.ts --ladder   (what each footprint step bought, for docs/performance.md)
+ * Usage: USAGE below (npm run bench -- --help).
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -26,8 +22,19 @@ import { runLadder } from './lib/ladder.ts';
 import { ScaledClock } from '../helpers/fakeClock.ts';
 import { sleep, waitFor } from '../helpers/wait.ts';
 
+const USAGE = `Usage: npm run bench -- [--runs 3] [--cold-runs 7] [--cycles 2000] [--warp 40] [--hour-warp 120]
+         [--baseline-cycles 5] [--idle-minutes 10] [--idle-repeats 3] [--rss-minutes 3]
+         [--only idle,cold,rss,long,hour,loop] [--before <entry of an earlier build>]
+       npm run bench -- --ladder   (what each footprint step bought, for docs/performance.md)
+
+--only runs just those sections; the other rows print n/a. --before starts an earlier build's
+entry (node scripts/build.ts --outdir DIR) in turn with the current one in the cold-start section.
+Timings are medians with min and max; the floors are measured in the same run.
+`;
+
 const { values } = parseArgs({
   options: {
+    help: { type: 'boolean', short: 'h', default: false },
     runs: { type: 'string', default: '3' },
     'cold-runs': { type: 'string', default: '7' },
     cycles: { type: 'string', default: '2000' },
@@ -42,6 +49,10 @@ const { values } = parseArgs({
     before: { type: 'string' },
   },
 });
+if (values.help) {
+  process.stdout.write(USAGE);
+  process.exit(0);
+}
 const RUNS = Number(values.runs);
 const COLD_RUNS = Number(values['cold-runs']);
 const CYCLES = Number(values.cycles);
