@@ -9,11 +9,12 @@
  *
  * Usage: USAGE below (npm run bench -- --help).
  */
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { BASELINE_IMDS_PER_CYCLE, kubectlPath, runBaseline } from './lib/baseline.ts';
-import { NODE, agentLabels, resetNode, startAgent, startCluster, workspace, imageNodeOptions, type AgentProcess, type Cluster } from '../helpers/bundledAgent.ts';
+import { NODE, agentLabels, fillCompileCache, imageEnv, imageNodeOptions, resetNode, startAgent, startCluster, workspace, type AgentProcess, type Cluster } from '../helpers/bundledAgent.ts';
+import { COMPILE_CACHE_SCRIPT } from '../../scripts/build.ts';
 import { cpuMs, cpuSeconds, memory } from './lib/proc.ts';
 import { fixed, median, spread } from './lib/stats.ts';
 import { startBareNode, startFloor, type FloorProcess } from './lib/floor.ts';
@@ -64,6 +65,14 @@ const IDLE_REPEATS = Number(values['idle-repeats']);
 const RSS_MINUTES = Number(values['rss-minutes']);
 /** An earlier build's entry (e.g. main's, from scripts/build.ts --outdir), started in turn with the others for a paired comparison. */
 const BEFORE = values.before;
+/**
+ * The earlier build runs as the image would run it: with a compile cache of its own, made as
+ * the image build makes it, when the build has the compile-cache script; otherwise without one,
+ * and the table says so.
+ */
+const BEFORE_DIR = BEFORE && dirname(BEFORE);
+const BEFORE_CACHED = BEFORE_DIR !== undefined && existsSync(join(BEFORE_DIR, COMPILE_CACHE_SCRIPT));
+if (BEFORE_DIR && BEFORE_CACHED) fillCompileCache(BEFORE_DIR);
 const SECTIONS = new Set(values.only.split(','));
 const section = (name: 'idle' | 'cold' | 'rss' | 'long' | 'hour' | 'loop') => SECTIONS.has(name);
 /** The long run's poll period, in agent time; WARP x faster in wall time. */
@@ -149,7 +158,7 @@ for (const tls of section('cold') ? [true, false] : []) {
       await coldStart('the agent', () => (a = startAgent({ ws, cluster: c, args })), () => a!.stop(), tls ? agent.cold : agent.coldHttp, tls ? agent.coldCpu : undefined);
       if (!tls) continue;
       await coldStart('the agent without the compile cache', () => (a = startAgent({ ws, cluster: c, args, noCompileCache: true })), () => a!.stop(), agent.coldNoCache, agent.coldCpuNoCache);
-      if (BEFORE) await coldStart('the earlier bundle', () => (a = startAgent({ ws, cluster: c, args, entry: BEFORE })), () => a!.stop(), agent.coldBefore, agent.coldCpuBefore);
+      if (BEFORE) await coldStart('the earlier bundle', () => (a = startAgent({ ws, cluster: c, args, entry: BEFORE, env: BEFORE_CACHED ? imageEnv(BEFORE_DIR!) : {} })), () => a!.stop(), agent.coldBefore, agent.coldCpuBefore);
       // The floor stays up after its PATCH (its next poll is an hour away), so its CPU can be read.
       let f: FloorProcess | undefined;
       await coldStart('the floor', () => (f = startFloor({ ws, cluster: c, polls: 0, periodMs: 3_600_000 })), () => (f!.kill(), f!.done), floor.cold, floor.coldCpu);
@@ -279,7 +288,7 @@ const floorRows: [string, string, string, string][] = [
   ['Spawn to labels over HTTPS, ms', spread(agent.cold, 0), `${spread(floor.cold, 0)} (Node.js: one GET + one PATCH, no libraries)`, ratio(agent.cold, floor.cold)],
   ['CPU from spawn to labels over HTTPS, ms (user + system)', spread(agent.coldCpu, 0), spread(floor.coldCpu, 0), ratio(agent.coldCpu, floor.coldCpu)],
   ['  the same without the compile cache: wall / CPU, ms', `${spread(agent.coldNoCache, 0)} / ${spread(agent.coldCpuNoCache, 0)}`, '', `${ratio(agent.coldNoCache, floor.cold)} / ${ratio(agent.coldCpuNoCache, floor.coldCpu)}`],
-  ...(BEFORE ? [['  the earlier bundle (--before): wall / CPU, ms', `${spread(agent.coldBefore, 0)} / ${spread(agent.coldCpuBefore, 0)}`, BEFORE, `${ratio(agent.coldBefore, floor.cold)} / ${ratio(agent.coldCpuBefore, floor.coldCpu)}`] as [string, string, string, string]] : []),
+  ...(BEFORE ? [[`  the earlier bundle (--before${BEFORE_CACHED ? ', its own compile cache' : ', no compile cache'}): wall / CPU, ms`, `${spread(agent.coldBefore, 0)} / ${spread(agent.coldCpuBefore, 0)}`, BEFORE, `${ratio(agent.coldBefore, floor.cold)} / ${ratio(agent.coldCpuBefore, floor.coldCpu)}`] as [string, string, string, string]] : []),
   [`Peak RSS after ${RSS_MINUTES} min of 1 s polls, real time, MiB`, spread(realRss.agent), `${spread(floor.peak)} (the same floor, polling) / ${spread(floor.bare)} (bare Node.js)`, `${ratio(realRss.agent, floor.peak)} / ${ratio(realRss.agent, floor.bare)}`],
 ];
 console.log('\n| measure | imds-labeler (bundle) | floor | ratio |\n|---|---|---|---|');
