@@ -29,7 +29,8 @@ const USAGE = `Usage: npm run bench -- [--runs 3] [--cold-runs 7] [--cycles 2000
        npm run bench -- --ladder   (what each footprint step bought, for docs/performance.md)
 
 --only runs just those sections; the other rows print n/a. --before starts an earlier build's
-entry (node scripts/build.ts --outdir DIR) in turn with the current one in the cold-start section.
+entry (node scripts/build.ts --outdir DIR) in turn with the current one in the cold-start section,
+with a compile cache of its own made as the image build makes it.
 Timings are medians with min and max; the floors are measured in the same run.
 `;
 
