@@ -10,7 +10,7 @@
  * Usage: USAGE below (npm run bench -- --help).
  */
 import { existsSync, mkdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { BASELINE_IMDS_PER_CYCLE, kubectlPath, runBaseline } from './lib/baseline.ts';
 import { NODE, agentLabels, fillCompileCache, imageEnv, imageNodeOptions, resetNode, startAgent, startCluster, workspace, type AgentProcess, type Cluster } from '../helpers/bundledAgent.ts';
@@ -64,18 +64,22 @@ const BASELINE_CYCLES = Number(values['baseline-cycles']);
 const IDLE_MINUTES = Number(values['idle-minutes']);
 const IDLE_REPEATS = Number(values['idle-repeats']);
 const RSS_MINUTES = Number(values['rss-minutes']);
-/** An earlier build's entry (e.g. main's, from scripts/build.ts --outdir), started in turn with the others for a paired comparison. */
-const BEFORE = values.before;
 /**
- * The earlier build runs as the image would run it: with a compile cache of its own, made as
- * the image build makes it, when the build has the compile-cache script; otherwise without one,
- * and the table says so.
+ * An earlier build's entry (e.g. main's, from scripts/build.ts --outdir), started in turn with the
+ * others for a paired comparison; absolute, as the agents start in the workspace.
  */
-const BEFORE_DIR = BEFORE && dirname(BEFORE);
-const BEFORE_CACHED = BEFORE_DIR !== undefined && existsSync(join(BEFORE_DIR, COMPILE_CACHE_SCRIPT));
-if (BEFORE_DIR && BEFORE_CACHED) fillCompileCache(BEFORE_DIR);
+const BEFORE = values.before ? resolve(values.before) : undefined;
 const SECTIONS = new Set(values.only.split(','));
 const section = (name: 'idle' | 'cold' | 'rss' | 'long' | 'hour' | 'loop') => SECTIONS.has(name);
+/**
+ * The earlier build runs as the image would run it: with a compile cache of its own, made as the
+ * image build makes it, when the image has one and the build has the script that fills it;
+ * otherwise without one, and the table says so.
+ */
+const BEFORE_DIR = BEFORE && dirname(BEFORE);
+const BEFORE_CACHE = BEFORE_DIR && existsSync(join(BEFORE_DIR, COMPILE_CACHE_SCRIPT)) ? imageEnv(BEFORE_DIR) : {};
+const BEFORE_CACHED = BEFORE_CACHE.NODE_COMPILE_CACHE !== undefined;
+if (BEFORE_DIR && BEFORE_CACHED && section('cold') && !values.ladder) fillCompileCache(BEFORE_DIR);
 /** The long run's poll period, in agent time; WARP x faster in wall time. */
 const LONG_PERIOD_MS = 1000;
 /** The deployed poll period both sides are compared at. */
@@ -159,7 +163,7 @@ for (const tls of section('cold') ? [true, false] : []) {
       await coldStart('the agent', () => (a = startAgent({ ws, cluster: c, args })), () => a!.stop(), tls ? agent.cold : agent.coldHttp, tls ? agent.coldCpu : undefined);
       if (!tls) continue;
       await coldStart('the agent without the compile cache', () => (a = startAgent({ ws, cluster: c, args, noCompileCache: true })), () => a!.stop(), agent.coldNoCache, agent.coldCpuNoCache);
-      if (BEFORE) await coldStart('the earlier bundle', () => (a = startAgent({ ws, cluster: c, args, entry: BEFORE, env: BEFORE_CACHED ? imageEnv(BEFORE_DIR!) : {} })), () => a!.stop(), agent.coldBefore, agent.coldCpuBefore);
+      if (BEFORE) await coldStart('the earlier bundle', () => (a = startAgent({ ws, cluster: c, args, entry: BEFORE, env: BEFORE_CACHE })), () => a!.stop(), agent.coldBefore, agent.coldCpuBefore);
       // The floor stays up after its PATCH (its next poll is an hour away), so its CPU can be read.
       let f: FloorProcess | undefined;
       await coldStart('the floor', () => (f = startFloor({ ws, cluster: c, polls: 0, periodMs: 3_600_000 })), () => (f!.kill(), f!.done), floor.cold, floor.coldCpu);
