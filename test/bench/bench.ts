@@ -7,7 +7,7 @@
  * are medians of several runs; timings are never asserted anywhere (the request and write counts
  * are, in test/e2e/bench-counts.test.ts).
  *
- * Usage: USAGE below (npm run bench -- --help).
+ * Usage: npm run bench -- --help (usage() below).
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -23,9 +23,34 @@ import { runLadder } from './lib/ladder.ts';
 import { ScaledClock } from '../helpers/fakeClock.ts';
 import { sleep, waitFor } from '../helpers/wait.ts';
 
-const USAGE = `Usage: npm run bench -- [--runs 3] [--cold-runs 7] [--cycles 2000] [--warp 40] [--hour-warp 120]
-         [--baseline-cycles 5] [--idle-minutes 10] [--idle-repeats 3] [--rss-minutes 3]
-         [--only idle,cold,rss,long,hour,loop] [--before <entry of an earlier build>]
+const OPTIONS = {
+  help: { type: 'boolean', short: 'h', default: false },
+  runs: { type: 'string', default: '3' },
+  'cold-runs': { type: 'string', default: '7' },
+  cycles: { type: 'string', default: '2000' },
+  warp: { type: 'string', default: '40' },
+  'hour-warp': { type: 'string', default: '120' },
+  'baseline-cycles': { type: 'string', default: '5' },
+  ladder: { type: 'boolean', default: false },
+  'idle-minutes': { type: 'string', default: '10' },
+  'idle-repeats': { type: 'string', default: '3' },
+  'rss-minutes': { type: 'string', default: '3' },
+  only: { type: 'string', default: 'idle,cold,rss,long,hour,loop' },
+  before: { type: 'string' },
+} as const;
+
+/** The usage, its flags and defaults read from OPTIONS. */
+function usage(): string {
+  const flags = Object.entries(OPTIONS)
+    .filter(([, o]) => o.type === 'string')
+    .map(([name, o]) => `[--${name} ${'default' in o ? o.default : '<entry of an earlier build>'}]`);
+  const lines: string[] = [];
+  for (const flag of flags) {
+    const last = lines.at(-1);
+    if (last !== undefined && last.length + flag.length < 90) lines[lines.length - 1] = `${last} ${flag}`;
+    else lines.push(flag);
+  }
+  return `Usage: npm run bench -- ${lines.join('\n                        ')}
        npm run bench -- --ladder   (what each footprint step bought, for docs/performance.md)
 
 --only runs just those sections; the other rows print n/a. --before starts an earlier build's
@@ -33,26 +58,11 @@ entry (node scripts/build.ts --outdir DIR) in turn with the current one in the c
 with a compile cache of its own made as the image build makes it.
 Timings are medians with min and max; the floors are measured in the same run.
 `;
+}
 
-const { values } = parseArgs({
-  options: {
-    help: { type: 'boolean', short: 'h', default: false },
-    runs: { type: 'string', default: '3' },
-    'cold-runs': { type: 'string', default: '7' },
-    cycles: { type: 'string', default: '2000' },
-    warp: { type: 'string', default: '40' },
-    'hour-warp': { type: 'string', default: '120' },
-    'baseline-cycles': { type: 'string', default: '5' },
-    ladder: { type: 'boolean', default: false },
-    'idle-minutes': { type: 'string', default: '10' },
-    'idle-repeats': { type: 'string', default: '3' },
-    'rss-minutes': { type: 'string', default: '3' },
-    only: { type: 'string', default: 'idle,cold,rss,long,hour,loop' },
-    before: { type: 'string' },
-  },
-});
+const { values } = parseArgs({ options: OPTIONS });
 if (values.help) {
-  process.stdout.write(USAGE);
+  process.stdout.write(usage());
   process.exit(0);
 }
 const RUNS = Number(values.runs);
