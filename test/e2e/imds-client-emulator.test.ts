@@ -9,6 +9,7 @@ import { createImds } from '../../src/imds/index.ts';
 import { RateLimiter } from '../../src/imds/rateLimiter.ts';
 import { createMetrics, type Metrics } from '../../src/observability/metrics.ts';
 import { FakeClock } from '../helpers/fakeClock.ts';
+import { IMDS_STATUSES } from '../helpers/imdsStatuses.ts';
 import { imdsFailure, metricSum } from '../helpers/metrics.ts';
 
 // The client against the IMDS emulator over real HTTP: the documented behaviour of IMDS.
@@ -55,14 +56,7 @@ describe('ImdsClient against the emulator', () => {
     expect(await metricSum(metrics.imdsRequests, { imds_endpoint: 'instance', code: '200' })).toBe(1);
   });
 
-  it.each<{ status: number; retryable: boolean }>([
-    { status: 400, retryable: false },
-    { status: 404, retryable: false },
-    { status: 405, retryable: false },
-    { status: 410, retryable: true },
-    { status: 429, retryable: true },
-    { status: 500, retryable: true },
-  ])('HTTP $status from IMDS: retryable $retryable, one request', async ({ status, retryable }) => {
+  it.each(IMDS_STATUSES)('HTTP $status from IMDS: retryable $retryable, one request', async ({ status, retryable }) => {
     const imds = await emulator({ faults: fault({ status, times: 1 }) });
     const { client, metrics } = makeClient(imds.url);
     const error = await imdsFailure(client.fetchInstance());

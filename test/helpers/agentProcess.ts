@@ -97,7 +97,7 @@ export async function startAgentProcess(args: string[], env: NodeJS.ProcessEnv =
     },
     waitForLog,
     async stop(signal = 'SIGTERM') {
-      if (proc.exitCode === null) proc.kill(signal);
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
       return exited;
     },
   };

@@ -81,6 +81,8 @@ export interface World {
   sandbox: Sandbox;
   kubeconfig: string;
   dir: string;
+  /** Between tests: no faults on either side, the emulator back on the default document. */
+  reset(): void;
   close(): Promise<void>;
 }
 
@@ -98,6 +100,11 @@ export async function startWorld(
     sandbox,
     kubeconfig,
     dir,
+    reset() {
+      emulator.setFaults({ faults: [] });
+      emulator.setFixture(defaultWire());
+      sandbox.setFaults({ faults: [] });
+    },
     async close() {
       await emulator.close();
       await sandbox.close();
@@ -294,12 +301,9 @@ export function processWorld(nodes: string[]): { readonly world: World; agent: A
     await world?.close();
   });
   afterEach(async () => {
-    const agent = env.agent;
-    if (agent && agent.proc.exitCode === null && agent.proc.signalCode === null) await agent.stop('SIGKILL');
+    await env.agent?.stop('SIGKILL');
     env.agent = undefined;
-    world!.emulator.setFaults({ faults: [] });
-    world!.emulator.setFixture(defaultWire());
-    world!.sandbox.setFaults({ faults: [] });
+    world!.reset();
   });
   return env;
 }

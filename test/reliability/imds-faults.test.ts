@@ -4,6 +4,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { FaultPlan } from '../../testbed/imds-emulator/faults.ts';
 import { agentPart, defaultWire, desiredFor, matchesDesired, nodeMeta, nodeWrites, ownershipProblems, startInProcessAgent, startWorld, wireWithTags, type InProcessAgent, type World } from './harness.ts';
 import { waitFor } from '../helpers/wait.ts';
+import { IMDS_STATUSES } from '../helpers/imdsStatuses.ts';
 import { SkipClock } from '../helpers/fakeClock.ts';
 
 /**
@@ -27,9 +28,7 @@ afterAll(async () => {
 afterEach(async () => {
   await agent?.stop();
   agent = undefined;
-  world.emulator.setFaults({ faults: [] });
-  world.emulator.setFixture(defaultWire());
-  world.sandbox.setFaults({ faults: [] });
+  world.reset();
 });
 
 const RECOVERY_TAG = { name: 'recovered', value: 'yes' };
@@ -74,19 +73,7 @@ async function throughFault(
 const INSTANCE = '/metadata/instance';
 
 describe('IMDS status codes', () => {
-  // Every status IMDS documents, and a few a proxy or a broken host could send.
-  it.each([
-    { status: 400, retryable: false },
-    { status: 403, retryable: false },
-    { status: 404, retryable: false },
-    { status: 405, retryable: false },
-    { status: 410, retryable: true },
-    { status: 429, retryable: true },
-    { status: 500, retryable: true },
-    { status: 502, retryable: true },
-    { status: 503, retryable: true },
-    { status: 504, retryable: true },
-  ])('HTTP $status: labels kept, counted as $retryable retryable, recovery', async ({ status, retryable }) => {
+  it.each(IMDS_STATUSES)('HTTP $status: labels kept, counted as $retryable retryable, recovery', async ({ status, retryable }) => {
     agent = await labeledAgent();
     await throughFault(
       agent,

@@ -24,9 +24,7 @@ afterAll(async () => {
 afterEach(async () => {
   await agent?.stop();
   agent = undefined;
-  world.emulator.setFaults({ faults: [] });
-  world.emulator.setFixture(defaultWire());
-  world.sandbox.setFaults({ faults: [] });
+  world.reset();
   // A refuse window of the last test may still hold the listener closed.
   await waitFor('sandbox listening again', () => fetch(`${world.sandbox.url}/healthz`).then((r) => r.status, () => 0), { accept: (s) => s === 200 });
   // Back to the node as the kubelet registered it, without any of the agent's keys.

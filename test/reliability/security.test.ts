@@ -36,12 +36,10 @@ afterAll(async () => {
   await world?.close();
 });
 afterEach(async () => {
-  if (agent && agent.proc.exitCode === null && agent.proc.signalCode === null) await agent.stop('SIGKILL');
+  await agent?.stop('SIGKILL');
   agent = undefined;
   for (const s of servers.splice(0)) await s.close();
-  world.emulator.setFaults({ faults: [] });
-  world.emulator.setFixture(defaultWire());
-  world.sandbox.setFaults({ faults: [] });
+  world.reset();
 });
 
 const config = agentConfig();

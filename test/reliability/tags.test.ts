@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { builtInFixture } from '../../testbed/imds-emulator/fixtures.ts';
-import { agentPart, defaultWire, foreignPart, nodeMeta, ownershipProblems, startInProcessAgent, startWorld, TAG_PREFIX, TAGS_ANNOTATION, wireWithTags, type InProcessAgent, type Tag, type Wire, type World } from './harness.ts';
+import { agentPart, foreignPart, nodeMeta, ownershipProblems, startInProcessAgent, startWorld, TAG_PREFIX, TAGS_ANNOTATION, wireWithTags, type InProcessAgent, type Tag, type Wire, type World } from './harness.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 /**
@@ -46,7 +46,7 @@ afterAll(async () => {
 afterEach(async () => {
   await agent?.stop();
   agent = undefined;
-  world.emulator.setFixture(defaultWire());
+  world.reset();
 });
 
 /** Everything the agent wrote must be valid, inside its prefixes, and leave the rest of the node alone. */

@@ -10,6 +10,7 @@ import { RateLimiter } from '../../src/imds/rateLimiter.ts';
 import { createMetrics, type Metrics } from '../../src/observability/metrics.ts';
 import { ZONAL_WIRE } from '../helpers/instanceDocuments.ts';
 import { imdsFailure, metricSum } from '../helpers/metrics.ts';
+import { IMDS_STATUSES } from '../helpers/imdsStatuses.ts';
 
 // Real HTTP on 127.0.0.1: a server per test plays IMDS, or something hostile in its place.
 
@@ -453,16 +454,7 @@ describe('ImdsClient: statuses', () => {
     expect(await metricSum(metrics.imdsRequests, { code: 'other' })).toBe(statuses.length);
   });
 
-  it.each<{ status: number; retryable: boolean }>([
-    { status: 400, retryable: false },
-    { status: 403, retryable: false },
-    { status: 404, retryable: false },
-    { status: 405, retryable: false },
-    { status: 410, retryable: true },
-    { status: 429, retryable: true },
-    { status: 500, retryable: true },
-    { status: 503, retryable: true },
-  ])('HTTP $status: retryable $retryable, one request', async ({ status, retryable }) => {
+  it.each(IMDS_STATUSES)('HTTP $status: retryable $retryable, one request', async ({ status, retryable }) => {
     const server = await serve((_req, res) => json(res, status, { error: `status ${status}` }));
     const { client, metrics } = makeClient(server.url);
     const error = await imdsFailure(client.fetchInstance());
