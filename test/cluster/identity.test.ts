@@ -8,7 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../helpers/wait.ts';
-import { imdsFor, installChart, Kube, printLogsOnFailure, sharedControlPlane, startShippedAgent, tagsCompute, type ClusterAgent } from '../control-plane/cluster.ts';
+import { imdsFor, installChart, Kube, printLogsOnFailure, releaseState, sharedControlPlane, startShippedAgent, tagsCompute, type ClusterAgent } from '../control-plane/cluster.ts';
 import { startControlPlane, type ControlPlane, type ApiResponse } from '../control-plane/launcher.ts';
 
 const NS = 'identity';
@@ -61,12 +61,7 @@ afterAll(async () => {
 
 describe('the chart on a 1.37 API server (identity.mode auto)', () => {
   it('resolves to node: the ClusterRole holds only associated-node impersonation, and no admission policy is installed', async () => {
-    const role = await kube.ok<{ rules: { verbs: string[] }[] }>('GET', `/apis/rbac.authorization.k8s.io/v1/clusterroles/${serviceAccount}`);
-    expect(role.rules.flatMap((r) => r.verbs).every((v) => v.startsWith('impersonate:associated-node') || v.startsWith('impersonate-on:associated-node:'))).toBe(true);
-    const config = await kube.ok<{ data: Record<string, string> }>('GET', `/api/v1/namespaces/${NS}/configmaps/${serviceAccount}`);
-    expect((JSON.parse(config.data['config.json']!) as { kube: { identity: string } }).kube.identity).toBe('node');
-    const policies = await kube.ok<{ items: { metadata: { name: string } }[] }>('GET', '/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies');
-    expect(policies.items.map((p) => p.metadata.name)).not.toContain(serviceAccount);
+    expect(await releaseState(kube, NS, serviceAccount)).toMatchObject({ identity: 'node', impersonationOnly: true, policy: false });
   });
 });
 

@@ -209,7 +209,7 @@ export function installChart(info: ControlPlaneInfo, release: string, namespace:
 export interface ReleaseState {
   identity: string;
   verbs: string[];
-  /** Every verb is associated-node impersonation: the node identity's RBAC. */
+  /** There are verbs, and every one is associated-node impersonation: the node identity's RBAC. */
   impersonationOnly: boolean;
   policy: boolean;
 }
@@ -222,7 +222,7 @@ export async function releaseState(kube: Kube, namespace: string, fullname: stri
   return {
     identity: config.kube.identity,
     verbs,
-    impersonationOnly: verbs.every((v) => v.startsWith('impersonate:associated-node') || v.startsWith('impersonate-on:associated-node:')),
+    impersonationOnly: verbs.length > 0 && verbs.every((v) => v.startsWith('impersonate:associated-node') || v.startsWith('impersonate-on:associated-node:')),
     policy: policy.status === 200,
   };
 }
