@@ -87,8 +87,7 @@ const section = (name: 'idle' | 'cold' | 'rss' | 'long' | 'hour' | 'loop') => SE
  * otherwise without one, and the table says so.
  */
 const BEFORE_DIR = BEFORE && dirname(BEFORE);
-const BEFORE_CACHE = BEFORE_DIR && existsSync(join(BEFORE_DIR, COMPILE_CACHE_SCRIPT)) ? imageEnv(BEFORE_DIR) : {};
-const BEFORE_CACHED = BEFORE_CACHE.NODE_COMPILE_CACHE !== undefined;
+const BEFORE_CACHED = !!BEFORE_DIR && existsSync(join(BEFORE_DIR, COMPILE_CACHE_SCRIPT)) && imageEnv(BEFORE_DIR).NODE_COMPILE_CACHE !== undefined;
 if (BEFORE_DIR && BEFORE_CACHED && section('cold') && !values.ladder) fillCompileCache(BEFORE_DIR);
 /** The long run's poll period, in agent time; WARP x faster in wall time. */
 const LONG_PERIOD_MS = 1000;
@@ -173,7 +172,7 @@ for (const tls of section('cold') ? [true, false] : []) {
       await coldStart('the agent', () => (a = startAgent({ ws, cluster: c, args })), () => a!.stop(), tls ? agent.cold : agent.coldHttp, tls ? agent.coldCpu : undefined);
       if (!tls) continue;
       await coldStart('the agent without the compile cache', () => (a = startAgent({ ws, cluster: c, args, noCompileCache: true })), () => a!.stop(), agent.coldNoCache, agent.coldCpuNoCache);
-      if (BEFORE) await coldStart('the earlier bundle', () => (a = startAgent({ ws, cluster: c, args, entry: BEFORE, env: BEFORE_CACHE })), () => a!.stop(), agent.coldBefore, agent.coldCpuBefore);
+      if (BEFORE) await coldStart('the earlier bundle', () => (a = startAgent({ ws, cluster: c, args, entry: BEFORE, noCompileCache: !BEFORE_CACHED })), () => a!.stop(), agent.coldBefore, agent.coldCpuBefore);
       // The floor stays up after its PATCH (its next poll is an hour away), so its CPU can be read.
       let f: FloorProcess | undefined;
       await coldStart('the floor', () => (f = startFloor({ ws, cluster: c, polls: 0, periodMs: 3_600_000 })), () => (f!.kill(), f!.done), floor.cold, floor.coldCpu);
@@ -297,7 +296,10 @@ Medians of ${RUNS} runs (cold start: ${COLD_RUNS}), spread in parentheses. Node 
   after start-up (${idle.agentPolls} agent polls in the window), scaled to one hour. Median (min–max) of the ${IDLE_REPEATS}.`);
 
 // ---- Against the floors, each measured in this run.
-const ratio = (a: readonly number[], b: readonly number[]) => `${fixed(median(a) / median(b), 2)}x`;
+const ratio = (a: readonly number[], b: readonly number[]) => {
+  const r = fixed(median(a) / median(b), 2);
+  return r === 'n/a' ? r : `${r}x`;
+};
 const floorRows: [string, string, string, string][] = [
   [`Idle CPU seconds per node-hour, real time, ${PERIOD_S} s period`, spread(idle.agent, 2), `${spread(idle.baseline, 2)} (the shell loop)`, ratio(idle.agent, idle.baseline)],
   ['Spawn to labels over HTTPS, ms', spread(agent.cold, 0), `${spread(floor.cold, 0)} (Node.js: one GET + one PATCH, no libraries)`, ratio(agent.cold, floor.cold)],

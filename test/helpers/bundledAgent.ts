@@ -1,7 +1,7 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { buildBundle, COMPILE_CACHE_SCRIPT } from '../../scripts/build.ts';
@@ -188,7 +188,7 @@ export interface AgentOptions {
   warp?: number;
   /** Extra node options after the image's. */
   nodeOptions?: string[];
-  /** Another bundle entry and its node options instead of the image's (for the footprint ladder). */
+  /** Another bundle entry and its node options instead of the image's (an earlier build, the footprint ladder). */
   entry?: string;
   imageOptions?: string[];
   /** Extra environment variables. */
@@ -197,7 +197,7 @@ export interface AgentOptions {
   yaml?: boolean;
   /** The node the agent labels (default NODE); the cluster must have it. */
   node?: string;
-  /** Without the image's compile cache (default: with it, as the image runs). */
+  /** Without the compile cache (default: the one beside the entry, as the image runs it). */
   noCompileCache?: boolean;
 }
 
@@ -209,7 +209,7 @@ export function startAgent(o: AgentOptions): AgentProcess {
   const spawnedAt = performance.now();
   const proc = spawn(process.execPath, [...flags, o.entry ?? o.ws.entry, ...args], {
     cwd: o.ws.dir,
-    env: { PATH: process.env.PATH, NODE_ENV: 'production', ...(o.noCompileCache || o.entry ? {} : imageEnv(o.ws.distDir)), ...o.env, ...(warp > 1 ? { [WARP_ENV]: String(warp) } : {}) },
+    env: { PATH: process.env.PATH, NODE_ENV: 'production', ...(o.noCompileCache ? {} : imageEnv(dirname(o.entry ?? o.ws.entry))), ...o.env, ...(warp > 1 ? { [WARP_ENV]: String(warp) } : {}) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

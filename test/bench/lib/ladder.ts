@@ -70,7 +70,7 @@ export async function runLadder(ws: Workspace, o: { coldRuns: number; runs: numb
       try {
         for (let r = 0; r < o.coldRuns; r++) {
           resetNode(cluster.sandbox);
-          const a = startAgent({ ws, cluster, entry: rung.entry, imageOptions: rung.options, yaml: rung.yaml });
+          const a = startAgent({ ws, cluster, entry: rung.entry, imageOptions: rung.options, yaml: rung.yaml, noCompileCache: true });
           await waitFor('labels', () => Object.keys(agentLabels(cluster.sandbox)).length > 0, { timeoutMs: 30_000, everyMs: 2 });
           cold.push(performance.now() - a.spawnedAt);
           await a.stop();
@@ -82,7 +82,7 @@ export async function runLadder(ws: Workspace, o: { coldRuns: number; runs: numb
     for (let r = 0; r < o.runs; r++) {
       const cluster = await startCluster(ws.dir, { clock: new ScaledClock(o.warp) });
       try {
-        const a = startAgent({ ws, cluster, entry: rung.entry, imageOptions: rung.options, yaml: rung.yaml, warp: o.warp, args: ['--poll-period', '1s', '--poll-jitter', '0'] });
+        const a = startAgent({ ws, cluster, entry: rung.entry, imageOptions: rung.options, yaml: rung.yaml, noCompileCache: true, warp: o.warp, args: ['--poll-period', '1s', '--poll-jitter', '0'] });
         await waitFor('labels', () => Object.keys(agentLabels(cluster.sandbox)).length > 0, { timeoutMs: 60_000, everyMs: 5 });
         await waitFor(`${o.cycles} polls`, () => cluster.emulator.requests().total >= o.cycles, { timeoutMs: 600_000, everyMs: 100 });
         peak.push(memory(a.pid).peakMiB);
