@@ -50,11 +50,23 @@ export function typeName(value: unknown): string {
   return typeof value;
 }
 
-const invalidType = (issues: Issues, path: Path, expected: string, value: unknown) => issues.add(path, `Invalid input: expected ${expected}, received ${typeName(value)}`);
+/**
+ * What a reader returns for a value it refused. Once an answer has a problem the whole result is
+ * refused by its caller, so this stand-in is never read: the one place that pretends it is a T.
+ */
+const refused = <T>(): T => undefined as T;
+
+/** Adds the problem; returns the refused value's stand-in. */
+const refuse = <T>(issues: Issues, path: Path, message: string): T => {
+  issues.add(path, message);
+  return refused<T>();
+};
+
+const invalidType = <T>(issues: Issues, path: Path, expected: string, value: unknown): T => refuse(issues, path, `Invalid input: expected ${expected}, received ${typeName(value)}`);
 
 const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
 
-export const text: Reader<string> = (value, path, issues) => (typeof value === 'string' ? value : (invalidType(issues, path, 'string', value) as never));
+export const text: Reader<string> = (value, path, issues) => (typeof value === 'string' ? value : invalidType(issues, path, 'string', value));
 
 /** IMDS's "" (and null) for a missing value read as `fallback`; any other value by `read`. */
 export const absentTo =
@@ -72,10 +84,10 @@ export const wholeNumberText =
   (message: string): Reader<number> =>
   (value, path, issues) => {
     const n = typeof value === 'string' && WHOLE_NUMBER.test(value) ? Number(value) : value;
-    if (typeof n !== 'number' || !Number.isInteger(n)) return issues.add(path, message) as never;
+    if (typeof n !== 'number' || !Number.isInteger(n)) return refuse(issues, path, message);
     const broken = Number(!Number.isSafeInteger(n)) + Number(n < 0);
     for (let i = 0; i < broken; i++) issues.add(path, message);
-    return broken ? (undefined as never) : n;
+    return broken ? refused() : n;
   };
 
 /** "true" or "false" in any case (or a boolean); `message` otherwise. */
@@ -84,14 +96,14 @@ export const booleanText =
   (value, path, issues) => {
     if (typeof value === 'boolean') return value;
     const lower = typeof value === 'string' ? value.toLowerCase() : undefined;
-    return lower === 'true' ? true : lower === 'false' ? false : (issues.add(path, message) as never);
+    return lower === 'true' ? true : lower === 'false' ? false : refuse(issues, path, message);
   };
 
 /** An object with these fields; other keys are left out of the result. */
 export const object =
   <T>(fields: { [K in keyof T]-?: Field<T[K]> }): Reader<T> =>
   (value, path, issues) => {
-    if (!isObject(value)) return invalidType(issues, path, 'object', value) as never;
+    if (!isObject(value)) return invalidType(issues, path, 'object', value);
     const out: Record<string, unknown> = {};
     for (const key of Object.keys(fields) as (keyof T & string)[]) {
       const field = fields[key];
@@ -106,25 +118,25 @@ export const object =
 export const readArray =
   <T>(read: Reader<T>): Reader<T[]> =>
   (value, path, issues) =>
-    Array.isArray(value) ? value.map((item, i) => read(item, [...path, i], issues)) : (invalidType(issues, path, 'array', value) as never);
+    Array.isArray(value) ? value.map((item, i) => read(item, [...path, i], issues)) : invalidType(issues, path, 'array', value);
 
 /** A string of at least one character. */
 export const nonEmptyText: Reader<string> = (value, path, issues) => {
   const s = text(value, path, issues);
-  return s === undefined || s.length > 0 ? s : (issues.add(path, 'Too small: expected string to have >=1 characters') as never);
+  return s === undefined || s.length > 0 ? s : refuse(issues, path, 'Too small: expected string to have >=1 characters');
 };
 
 /** A safe integer, at least `min` when given; zod's messages, one per rule broken. */
 export const integer =
   (o: { min?: number } = {}): Reader<number> =>
   (value, path, issues) => {
-    if (typeof value !== 'number' || !Number.isFinite(value)) return invalidType(issues, path, 'number', value) as never;
-    if (!Number.isInteger(value)) return invalidType(issues, path, 'int', value) as never;
+    if (typeof value !== 'number' || !Number.isFinite(value)) return invalidType(issues, path, 'number', value);
+    if (!Number.isInteger(value)) return invalidType(issues, path, 'int', value);
     const before = issues.list.length;
     if (value > Number.MAX_SAFE_INTEGER) issues.add(path, `Too big: expected int to be <=${Number.MAX_SAFE_INTEGER}`);
     if (value < Number.MIN_SAFE_INTEGER) issues.add(path, `Too small: expected int to be >=${Number.MIN_SAFE_INTEGER}`);
     if (o.min !== undefined && value < o.min) issues.add(path, `Too small: expected number to be >=${o.min}`);
-    return issues.list.length === before ? value : (undefined as never);
+    return issues.list.length === before ? value : refused();
   };
 
 /** `value` through `map` first (IMDS's loose spellings to the type expected), then `read`. */
