@@ -3,7 +3,8 @@ import tseslint from 'typescript-eslint';
 
 /**
  * The import fence: the agent (src/) never reaches into its stand-ins (testbed/), build-time tools
- * (scripts/), tests or entry points; the stand-ins may use the agent's code but not tests or tools.
+ * (scripts/), tests or entry points; the stand-ins may use the agent's code but not tests or tools;
+ * tests do not import the benchmarks.
  * test/unit/import-fence.test.ts proves the fence fails on a crossing import.
  */
 const fence = (forbidden, why) => {
@@ -32,6 +33,11 @@ export default tseslint.config(
   {
     files: ['testbed/**'],
     rules: fence(['scripts', 'test', 'cmd'], 'Stand-ins (testbed/) may use the agent\'s code, never tests, tools or entry points.'),
+  },
+  {
+    files: ['test/**'],
+    ignores: ['test/bench/**'],
+    rules: fence(['bench'], 'Tests and their helpers never import the benchmarks (test/bench/); what both need lives in test/helpers/ or test/fleet/.'),
   },
   {
     files: ['cmd/**', 'scripts/**', 'test/**'],

@@ -6,7 +6,7 @@
  * src/agent/loops.ts, with the deployed config (chart defaults): the poller, render and its
  * change detection, the node watch, the syncer, the resync, the start spread. Every request an
  * agent makes to the Kubernetes API goes over HTTP to the API server under test
- * (test/bench/lib/apiServer.ts), which runs in processes of its own, through the product's client:
+ * (test/fleet/apiServer.ts), which runs in processes of its own, through the product's client:
  * each agent's list, its watch (one open stream per node), its patches and its Events. The
  * server counts them as they arrive: the sandbox its counters, kube-apiserver its own
  * apiserver_request_total, read from /metrics (by response code too). The benchmark reads them
@@ -25,7 +25,7 @@
  *     clock; every figure is in agent time. The API server keeps wall time, so a watch's
  *     server-side timeout would last SPEED times too long in agent time: the benchmark ends each
  *     watch after its timeoutSeconds of agent time instead, as the API server would at agent
- *     speed (test/bench/lib/fleet.ts). Wall-clock work of the server (a restart, its answers)
+ *     speed (test/fleet/agents.ts). Wall-clock work of the server (a restart, its answers)
  *     lasts SPEED times longer in agent time.
  *
  * Usage: npm run bench:fleet -- [--apiserver sandbox|real] [--nodes 1000] [--speed 2] [--hour-speed 60]
@@ -38,11 +38,11 @@ import { parseArgs } from 'node:util';
 import { MAX_START_SPREAD_MS, startSpreadMs } from '../../src/agent/loops.ts';
 import { configSchema } from '../../src/config/schema.ts';
 import { createLogger, silentLogger } from '../../src/observability/logger.ts';
-import { startApiServer, type ApiServerKind } from './lib/apiServer.ts';
-import { startFleet, type SentKind } from './lib/fleet.ts';
-import { countTable, countedFor, firstLabels, mismatches, outage, steadyState, tagChange, type FleetContext, type ScenarioResult } from './lib/fleetScenarios.ts';
-import { cpuSeconds, memory } from './lib/proc.ts';
-import { fixed } from './lib/stats.ts';
+import { startApiServer, type ApiServerKind } from '../fleet/apiServer.ts';
+import { startFleet, type SentKind } from '../fleet/agents.ts';
+import { countTable, countedFor, firstLabels, mismatches, outage, steadyState, tagChange, type FleetContext, type ScenarioResult } from '../fleet/scenarios.ts';
+import { cpuSeconds, memory } from '../helpers/proc.ts';
+import { fixed } from '../helpers/stats.ts';
 import { ScaledClock } from '../helpers/fakeClock.ts';
 
 const { values } = parseArgs({

@@ -1,16 +1,16 @@
 /**
  * A small fleet against a real kube-apiserver, counted by the API server itself: the fleet
- * benchmark's code (test/bench/lib/: the agents, the real API server under test, the scenarios
- * and their expected counts), asserted instead of printed. Twenty agents, each the product's
+ * benchmark's code (test/fleet/: the agents, the real API server under test, the scenarios and
+ * their expected counts), asserted instead of printed. Twenty agents, each the product's
  * loops with the chart's default config, in accelerated agent time; the control plane is this
  * file's own, so no other test's requests are in apiserver_request_total. Counts only, no timings.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configSchema } from '../../src/config/schema.ts';
 import { silentLogger } from '../../src/observability/logger.ts';
-import { startRealApiServer, type ApiServerUnderTest } from '../bench/lib/apiServer.ts';
-import { startFleet, type Fleet } from '../bench/lib/fleet.ts';
-import { countedFor, firstLabels, mismatches, steadyState, tagChange, type FleetContext } from '../bench/lib/fleetScenarios.ts';
+import { startRealApiServer, type ApiServerUnderTest } from '../fleet/apiServer.ts';
+import { startFleet, type Fleet } from '../fleet/agents.ts';
+import { countedFor, firstLabels, mismatches, steadyState, tagChange, type FleetContext } from '../fleet/scenarios.ts';
 import { ScaledClock } from '../helpers/fakeClock.ts';
 
 const N = 20;

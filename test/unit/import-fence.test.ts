@@ -16,6 +16,8 @@ describe('the import fence', () => {
     ['src/mapping/probe.ts', "import { waitFor } from '../../test/helpers/wait.ts';\nexport { waitFor };\n"],
     ['testbed/kube-sandbox/probe.ts', "import { waitFor } from '../../test/helpers/wait.ts';\nexport { waitFor };\n"],
     ['testbed/probe.ts', "export const load = () => import('../scripts/build.ts');\n"],
+    ['test/cluster/probe.ts', "import { startFleet } from '../bench/lib/ladder.ts';\nexport { startFleet };\n"],
+    ['test/helpers/probe.ts', "export const load = () => import('../bench/bench.ts');\n"],
   ])('rejects %s importing across the fence', async (file, code) => {
     expect(await fenceErrors(file, code)).toHaveLength(1);
   });
@@ -24,6 +26,7 @@ describe('the import fence', () => {
     ['src/kube/probe.ts', "import { render } from '../mapping/render.ts';\nexport { render };\n"],
     ['testbed/kube-sandbox/probe.ts', "import { systemClock } from '../../src/clock.ts';\nexport { systemClock };\n"],
     ['test/unit/probe.ts', "import { startSandbox } from '../../testbed/kube-sandbox/server.ts';\nexport { startSandbox };\n"],
+    ['test/bench/probe.ts', "import { startFleet } from '../fleet/agents.ts';\nexport { startFleet };\n"],
   ])('allows %s importing inward', async (file, code) => {
     expect(await fenceErrors(file, code)).toEqual([]);
   });

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT } from '../../helpers/bundledAgent.ts';
-import { sampleTreePeak } from './proc.ts';
+import { sampleTreePeak } from '../../helpers/proc.ts';
 
 /**
  * The baseline: the shell loop people deploy today as a DaemonSet. Every cycle it asks IMDS for

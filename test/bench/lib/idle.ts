@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { mkdirSync } from 'node:fs';
 import { runBaseline } from './baseline.ts';
 import { NODE, agentLabels, startAgent, startCluster, type Workspace } from '../../helpers/bundledAgent.ts';
-import { cpuSeconds, treeCpuSeconds } from './proc.ts';
+import { cpuSeconds, treeCpuSeconds } from '../../helpers/proc.ts';
 import { sleep, waitFor } from '../../helpers/wait.ts';
 
 /**

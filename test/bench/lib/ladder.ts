@@ -3,8 +3,8 @@ import { mkdirSync, statSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { agentPathBytes, buildBundle, STEPS, type Step } from '../../../scripts/build.ts';
 import { ROOT, agentLabels, imageNodeOptions, resetNode, startAgent, startCluster, type Workspace } from '../../helpers/bundledAgent.ts';
-import { memory } from './proc.ts';
-import { fixed, median } from './stats.ts';
+import { memory } from '../../helpers/proc.ts';
+import { fixed, median } from '../../helpers/stats.ts';
 import { ScaledClock } from '../../helpers/fakeClock.ts';
 import { waitFor } from '../../helpers/wait.ts';
 

@@ -9,14 +9,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import type { Clock } from '../../../src/clock.ts';
-import type { CounterSnapshot } from '../../../testbed/kube-sandbox/server.ts';
-import { seedNode } from '../../../testbed/kube-sandbox/nodes.ts';
-import { apiRequest, startControlPlane, type Component, type ControlPlane } from '../../control-plane/launcher.ts';
-import { cpuSeconds, memory } from './proc.ts';
+import type { Clock } from '../../src/clock.ts';
+import type { CounterSnapshot } from '../../testbed/kube-sandbox/server.ts';
+import { seedNode } from '../../testbed/kube-sandbox/nodes.ts';
+import { apiRequest, startControlPlane, type Component, type ControlPlane } from '../control-plane/launcher.ts';
+import { cpuSeconds, memory } from '../helpers/proc.ts';
 import { startSandboxProcess } from './sandboxProcess.ts';
-import { fixed } from './stats.ts';
-import { waitFor } from '../../helpers/wait.ts';
+import { fixed } from '../helpers/stats.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 /**
  * Request counts keyed `VERB resource code`, as kube-apiserver's apiserver_request_total labels

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { CounterSnapshot, SandboxFaults } from '../../../testbed/kube-sandbox/server.ts';
+import type { CounterSnapshot, SandboxFaults } from '../../testbed/kube-sandbox/server.ts';
 
 /**
  * `imds-labeler sandbox` in a process of its own, as an API server would be: it gets its own
@@ -22,7 +22,7 @@ export interface SandboxProcess {
 
 export async function startSandboxProcess(o: { nodes: string[]; dir: string }): Promise<SandboxProcess> {
   const kubeconfig = join(o.dir, 'kubeconfig');
-  const cli = fileURLToPath(new URL('../../../cmd/imds-labeler.ts', import.meta.url));
+  const cli = fileURLToPath(new URL('../../cmd/imds-labeler.ts', import.meta.url));
   const proc = spawn(process.execPath, [cli, 'sandbox', '--port', '0', '--nodes', o.nodes.join(','), '--kubeconfig-out', kubeconfig], { stdio: ['ignore', 'pipe', 'inherit'] });
   const url = await new Promise<string>((resolve, reject) => {
     proc.stdout.on('data', (chunk: Buffer) => {

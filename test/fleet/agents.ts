@@ -9,15 +9,15 @@
  * timeout would last `factor` times too long in agent time: the fleet ends each watch after its
  * timeoutSeconds of agent time instead, as the API server would at agent speed.
  */
-import { startAgentLoops, type AgentLoops } from '../../../src/agent/loops.ts';
-import type { Config } from '../../../src/config/schema.ts';
-import { parseInstanceDocument, type InstanceDocument } from '../../../src/imds/document.ts';
-import { createClientNodeNodeClient, loadKubeConfig } from '../../../src/kube/clientNode.ts';
-import type { NodeClient } from '../../../src/kube/nodeClient.ts';
-import type { NodeMeta } from '../../../src/kube/types.ts';
-import type { Logger } from '../../../src/observability/logger.ts';
-import { builtInFixture } from '../../../testbed/imds-emulator/fixtures.ts';
-import type { ScaledClock } from '../../helpers/fakeClock.ts';
+import { startAgentLoops, type AgentLoops } from '../../src/agent/loops.ts';
+import type { Config } from '../../src/config/schema.ts';
+import { parseInstanceDocument, type InstanceDocument } from '../../src/imds/document.ts';
+import { createClientNodeNodeClient, loadKubeConfig } from '../../src/kube/clientNode.ts';
+import type { NodeClient } from '../../src/kube/nodeClient.ts';
+import type { NodeMeta } from '../../src/kube/types.ts';
+import type { Logger } from '../../src/observability/logger.ts';
+import { builtInFixture } from '../../testbed/imds-emulator/fixtures.ts';
+import type { ScaledClock } from '../helpers/fakeClock.ts';
 import type { ApiServerUnderTest } from './apiServer.ts';
 
 /** A request as the agents send it, named as apiserver_request_total names it (verb and resource). */

@@ -3,10 +3,10 @@
  * fleet benchmark (which prints them beside its rates) and the fleet cluster test (which asserts
  * them): one definition of what a scenario does and what it should cost.
  */
-import type { ScaledClock } from '../../helpers/fakeClock.ts';
-import { waitFor } from '../../helpers/wait.ts';
+import type { ScaledClock } from '../helpers/fakeClock.ts';
+import { waitFor } from '../helpers/wait.ts';
 import { countsSince, type ApiServerUnderTest, type RequestCounts } from './apiServer.ts';
-import type { Fleet, SentKind } from './fleet.ts';
+import type { Fleet, SentKind } from './agents.ts';
 
 /** What the agents' requests must add up to at the server, by `VERB resource` (all codes). */
 export interface Expectation {
