@@ -17,6 +17,8 @@ export const KUBE_READ_BACKOFF: BackoffPolicy = { baseMs: 500, capMs: 30_000 };
 export const KUBE_WRITE_BACKOFF: BackoffPolicy = { baseMs: 200, capMs: 30_000 };
 /** The pause before re-reading the node after a failed read that followed a conflict. */
 export const KUBE_REREAD_BACKOFF: BackoffPolicy = { baseMs: 200, capMs: 5_000 };
+/** Retries of the uninstall cleanup, which runs as a Helm hook with a deadline: a short ceiling. */
+export const KUBE_CLEANUP_BACKOFF: BackoffPolicy = { baseMs: 200, capMs: 5_000 };
 
 /**
  * The longest Retry-After honoured, from IMDS or the Kubernetes API. A server (or whatever sits

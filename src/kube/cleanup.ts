@@ -1,4 +1,4 @@
-import { backoffDelay } from '../backoff.ts';
+import { KUBE_CLEANUP_BACKOFF, backoffDelay } from '../backoff.ts';
 import { systemClock, type Clock, type Random } from '../clock.ts';
 import type { Logger } from '../observability/logger.ts';
 import { KubeError } from './errors.ts';
@@ -107,7 +107,7 @@ async function cleanNode(client: NodeClient, policy: ReconcilePolicy, logger: Lo
       if (error.kind === 'not-found') return 'gone';
       if (!error.retryable || attempt + 1 >= MAX_ATTEMPTS) return error;
       if (error.kind !== 'conflict') {
-        await (options.clock ?? systemClock).sleep(backoffDelay(attempt, { baseMs: 200, capMs: 5_000 }, options.random ?? Math.random, error.retryAfterMs));
+        await (options.clock ?? systemClock).sleep(backoffDelay(attempt, KUBE_CLEANUP_BACKOFF, options.random ?? Math.random, error.retryAfterMs));
       }
       try {
         const fresh = (await client.list({ name: node.name })).nodes[0];
