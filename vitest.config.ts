@@ -3,8 +3,6 @@ import { defineConfig } from 'vitest/config';
 // The real-cluster tier: kube-apiserver, etcd and kube-scheduler (test/control-plane/), one
 // control plane for the run, started by globalSetup only when this project has files to run.
 const CLUSTER = ['test/cluster/**/*.test.ts', 'test/fidelity/**/*.test.ts'];
-// Under test/unit/ but runs helm (deploy/ and docs/values.md are generated from the chart): e2e tier.
-const NEEDS_TOOLS = 'test/unit/generated-drift.test.ts';
 
 export default defineConfig({
   test: {
@@ -15,9 +13,9 @@ export default defineConfig({
     reporters: ['default'],
     projects: [
       // Pure tests: no external tool, no Go, no kubectl.
-      { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts'], exclude: [NEEDS_TOOLS] } },
+      { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
       // Real processes against the emulator and the sandbox, kubectl, helm, Prometheus.
-      { extends: true, test: { name: 'e2e', include: ['test/**/*.test.ts'], exclude: ['test/unit/**/!(generated-drift).test.ts', ...CLUSTER] } },
+      { extends: true, test: { name: 'e2e', include: ['test/**/*.test.ts'], exclude: ['test/unit/**', ...CLUSTER] } },
       {
         extends: true,
         test: { name: 'cluster', include: CLUSTER, globalSetup: ['test/control-plane/globalSetup.ts'], testTimeout: 120_000, hookTimeout: 180_000 },
